@@ -1,0 +1,270 @@
+"""Validated configuration for the DemP trainer.
+
+Every config crosses process boundaries as a plain dict (``model_dump()``) and is re-validated on
+the other side, so these models are the single source of truth for what a run means. All models
+forbid unknown keys so that a typo in a YAML file is an error, not a silently ignored setting.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+PositiveFloat = Annotated[float, Field(gt=0)]
+Fraction = Annotated[float, Field(gt=0, le=1)]
+
+ModelName = Literal[
+    "mlp",
+    "small_cnn",
+    "vgg11",
+    "vgg16",
+    "resnet18",
+    "resnet34",
+    "resnet50",
+    "resnet18_imagenet",
+    "resnet50_imagenet",
+]
+ScheduleShape = Literal["one_cycle", "constant", "warmup", "cosine_decay", "linear_decay"]
+
+
+class StrictModel(BaseModel):
+    """Base for every config: unknown keys are errors and assignments are re-validated."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class ModelConfig(StrictModel):
+    """Which network to train; ``num_classes`` and input shape come from the dataset."""
+
+    name: ModelName = "mlp"
+    width: PositiveFloat = Field(1.0, le=16, description="Width multiplier applied to every layer.")
+    activation: Literal["relu", "leaky_relu", "silu"] = "relu"
+    hidden: list[Annotated[int, Field(ge=1)]] = Field(
+        default_factory=lambda: [256, 256],
+        description="Hidden widths of the MLP (before the width multiplier).",
+    )
+    norm: bool = Field(True, description="Batch normalization after every conv / hidden linear.")
+    zero_init_residual: bool = Field(
+        False, description="Initialize the last BN scale of each residual block to 0."
+    )
+
+
+class SyntheticConfig(StrictModel):
+    """Random tensors of a chosen shape: for throughput benchmarks, not for accuracy."""
+
+    shape: tuple[Annotated[int, Field(ge=1)], ...] = (3, 32, 32)
+    num_classes: Annotated[int, Field(ge=2)] = 10
+    train_size: Annotated[int, Field(ge=1)] = 4096
+    test_size: Annotated[int, Field(ge=1)] = 512
+
+
+class DataConfig(StrictModel):
+    name: Literal["digits", "cifar10", "cifar100", "imagenet", "synthetic"] = "digits"
+    data_dir: Path | None = Field(None, description="Where cifar/imagenet data lives.")
+    download: bool = Field(False, description="Let torchvision download CIFAR if missing.")
+    val_fraction: float = Field(
+        0.1, ge=0, lt=1, description="Fraction of the training set held out for validation."
+    )
+    split_seed: int = Field(0, description="Seed of the train/val(/test) split, fixed per sweep.")
+    batch_size: Annotated[int, Field(ge=1)] = 64
+    eval_batch_size: Annotated[int, Field(ge=1)] = 512
+    augment: bool = Field(True, description="Pad-crop-flip for CIFAR, standard for ImageNet.")
+    num_workers: Annotated[int, Field(ge=0)] = 0
+    synthetic: SyntheticConfig = Field(default_factory=SyntheticConfig)
+
+
+class OptimizerConfig(StrictModel):
+    name: Literal["adamw", "adam", "sgd"] = "adamw"
+    lr: PositiveFloat = 1e-3
+    weight_decay: float = Field(5e-4, ge=0)
+    momentum: float = Field(0.9, ge=0, lt=1, description="SGD momentum.")
+    nesterov: bool = False
+    betas: tuple[Annotated[float, Field(ge=0, lt=1)], Annotated[float, Field(ge=0, lt=1)]] = (
+        0.9,
+        0.999,
+    )
+
+
+class LRScheduleConfig(StrictModel):
+    """Learning-rate schedule, stepped once per optimizer step."""
+
+    name: Literal["constant", "step", "cosine", "one_cycle", "warmup"] = "constant"
+    milestones: list[Annotated[float, Field(gt=0)]] = Field(
+        default_factory=list, description="Epochs at which `step` multiplies the lr by `factor`."
+    )
+    factor: float = Field(0.2, gt=0, le=1)
+    pct_start: float = Field(0.3, gt=0, lt=1, description="Rise fraction of `one_cycle`.")
+    warmup_fraction: float = Field(0.05, ge=0, le=1, description="Warm-up fraction of `warmup`.")
+    final_fraction: float = Field(
+        0.0, ge=0, le=1, description="lr at the end of cosine / warmup, as a fraction of lr."
+    )
+
+
+class ScheduleConfig(StrictModel):
+    """Shared shape of the λ_t and σ_t schedules (each has its own peak)."""
+
+    shape: ScheduleShape = "one_cycle"
+    pct_start: float = Field(0.3, gt=0, lt=1, description="Rise fraction of one_cycle.")
+    span_fraction: Fraction = Field(0.9, description="Schedule span as a fraction of all steps.")
+
+
+class RegularizerConfig(StrictModel):
+    enabled: bool = True
+    kind: Literal["l1", "l2"] = "l1"
+    target: Literal["norm_scales", "all_weights"] = "norm_scales"
+    peak: float = Field(1e-3, ge=0, description="Peak λ of the regularization schedule.")
+
+
+class NoiseConfig(StrictModel):
+    enabled: bool = True
+    peak: float = Field(5e-5, ge=0, description="Peak σ (a standard deviation, not lr-scaled).")
+
+
+class DeathConfig(StrictModel):
+    """Dead-unit detection and what happens to dead units."""
+
+    enabled: bool = True
+    prune_interval: Annotated[int, Field(ge=1)] = 1000
+    epsilon: float = Field(0.0, ge=0, description="A unit is dead when Σ|activation| ≤ ε.")
+    samples: Annotated[int, Field(ge=1)] = 1536
+    remove: bool = Field(True, description="Physically remove dead units (else only count them).")
+
+
+class DemPConfig(StrictModel):
+    """Demon Pruning; each part switches off on its own for ablations."""
+
+    enabled: bool = True
+    regularizer: RegularizerConfig = Field(default_factory=RegularizerConfig)
+    noise: NoiseConfig = Field(default_factory=NoiseConfig)
+    schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
+    death: DeathConfig = Field(default_factory=DeathConfig)
+
+
+class TrainConfig(StrictModel):
+    """One training run: everything `demp train` and a sweep trial need."""
+
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    data: DataConfig = Field(default_factory=DataConfig)
+    optimizer: OptimizerConfig = Field(default_factory=OptimizerConfig)
+    lr_schedule: LRScheduleConfig = Field(default_factory=LRScheduleConfig)
+    demp: DemPConfig = Field(default_factory=DemPConfig)
+    epochs: float = Field(20, gt=0, description="Training length in epochs.")
+    max_steps: Annotated[int, Field(ge=1)] | None = Field(
+        None, description="Overrides `epochs` when set."
+    )
+    eval_interval: Annotated[int, Field(ge=1)] | None = Field(
+        None, description="Steps between evaluations (default: once per epoch)."
+    )
+    label_smoothing: float = Field(0.0, ge=0, lt=1)
+    grad_clip: float | None = Field(None, gt=0)
+    divergence_loss: float = Field(
+        1e4, gt=0, description="A training loss above this (or NaN) fails the run."
+    )
+    seed: int = 0
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    precision: Literal["fp32", "bf16"] = Field("fp32", description="bf16 autocast (GPU only).")
+    channels_last: bool = Field(True, description="channels_last memory format (GPU only).")
+    deterministic: bool = Field(False, description="torch deterministic algorithms.")
+    threads: Annotated[int, Field(ge=1)] | None = Field(None, description="CPU threads for torch.")
+    output_dir: Path | None = Field(None, description="Where metrics, checkpoints and model go.")
+    checkpoint_interval: Annotated[int, Field(ge=1)] | None = Field(
+        None, description="Steps between checkpoints in output_dir (default: at each eval)."
+    )
+
+    @model_validator(mode="after")
+    def _lr_milestones_need_step(self) -> "TrainConfig":
+        if self.lr_schedule.name == "step" and not self.lr_schedule.milestones:
+            raise ValueError("lr_schedule.milestones: the `step` schedule needs milestones")
+        return self
+
+
+class ConfigError(ValueError):
+    """A config that failed validation; its message names each bad field path."""
+
+
+def format_validation_error(err: ValidationError, prefix: str = "") -> str:
+    """One line per problem, each starting with the dotted field path."""
+    lines = []
+    for e in err.errors():
+        path = ".".join(str(p) for p in e["loc"] if p != "__root__")
+        if prefix:
+            path = f"{prefix}.{path}" if path else prefix
+        msg = e["msg"]
+        if "input" in e and e["type"] not in ("missing",) and not isinstance(e["input"], dict):
+            msg = f"{msg} (got {e['input']!r})"
+        lines.append(f"{path or '<root>'}: {msg}")
+    return "\n".join(lines)
+
+
+def validate(model: type[BaseModel], data: dict[str, Any], prefix: str = "") -> Any:
+    """Validate ``data`` into ``model``, raising ConfigError with field paths on failure."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(format_validation_error(err, prefix)) from None
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """Parse ``a.b=c`` into a key path and a YAML-typed value (``1e-3`` → float, ``[1,2]`` → list)."""
+    if "=" not in text:
+        raise ConfigError(f"--set {text!r}: expected KEY.PATH=VALUE")
+    key, raw = text.split("=", 1)
+    path = [p for p in key.strip().split(".")]
+    if not all(path):
+        raise ConfigError(f"--set {text!r}: empty key in path {key!r}")
+    value = yaml.safe_load(raw) if raw.strip() else ""
+    # YAML 1.1 reads "1e-3" as a string; accept the float users mean.
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            pass
+    return path, value
+
+
+def set_path(data: dict[str, Any], path: list[str], value: Any) -> None:
+    """Set ``data[path[0]][path[1]]... = value``, creating intermediate dicts."""
+    node = data
+    for i, key in enumerate(path[:-1]):
+        nxt = node.get(key)
+        if nxt is None:
+            nxt = node[key] = {}
+        if not isinstance(nxt, dict):
+            raise ConfigError(f"{'.'.join(path[: i + 1])}: is not a section, cannot set {path[-1]}")
+        node = nxt
+    node[path[-1]] = value
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    for text in overrides:
+        path, value = parse_override(text)
+        set_path(data, path, value)
+    return data
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"{p}: no such config file")
+    try:
+        data = yaml.safe_load(p.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{p}: not valid YAML: {err}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{p}: the top level must be a mapping, got {type(data).__name__}")
+    return data
+
+
+def load_train_config(path: str | Path | None = None, overrides: list[str] = ()) -> TrainConfig:
+    """A TrainConfig from an optional YAML file and ``--set`` overrides, validated once."""
+    data = load_yaml(path) if path else {}
+    apply_overrides(data, list(overrides))
+    return validate(TrainConfig, data)
+
+
+def json_schema(model: type[BaseModel] = TrainConfig) -> str:
+    return json.dumps(model.model_json_schema(), indent=2)
