@@ -59,7 +59,7 @@ class SyntheticConfig(StrictModel):
     shape: tuple[Annotated[int, Field(ge=1)], ...] = (3, 32, 32)
     num_classes: Annotated[int, Field(ge=2)] = 10
     train_size: Annotated[int, Field(ge=1)] = 4096
-    test_size: Annotated[int, Field(ge=1)] = 512
+    test_size: Annotated[int, Field(ge=2)] = 512
 
 
 class DataConfig(StrictModel):

@@ -119,6 +119,8 @@ class PrunableNet(nn.Module):
         self.unit_groups: dict[str, UnitGroup] = {}
         # Original ids of the live units of each group (plain data, saved in checkpoints).
         self.unit_ids: dict[str, torch.Tensor] = {}
+        # Groups whose units all died: one inert zeroed channel is kept (see train/surgery.py).
+        self.placeholder_groups: set[str] = set()
 
     def declare(
         self,
@@ -141,7 +143,10 @@ class PrunableNet(nn.Module):
         self.unit_groups[group] = UnitGroup(g.name, g.size, g.site, g.producers, g.consumers + (c,))
 
     def live_units(self) -> dict[str, int]:
-        return {k: int(v.numel()) for k, v in self.unit_ids.items()}
+        return {
+            k: int(v.numel()) - (1 if k in self.placeholder_groups else 0)
+            for k, v in self.unit_ids.items()
+        }
 
     def initial_units(self) -> dict[str, int]:
         return {k: g.size for k, g in self.unit_groups.items()}

@@ -1,0 +1,1 @@
+"""Hyperparameter sweep service: search spaces, trial bookkeeping and Pareto analysis."""

@@ -1,0 +1,46 @@
+"""L1 / L2 regularization of normalization scales (or all weights), with a scheduled λ_t.
+
+The penalty's gradient is added to ``.grad`` analytically after the data-loss backward pass, so
+that the noise mask (which parameters received a non-zero *data* gradient) is read first: a dead
+unit's scale still feels the L1 pull toward zero, but it must not count as alive for the demon.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+NORM_TYPES = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.GroupNorm, nn.LayerNorm)
+
+
+def regularized_parameters(model: nn.Module, target: str) -> list[nn.Parameter]:
+    """The scales γ of every normalization layer, or every weight tensor (biases excluded)."""
+    if target == "norm_scales":
+        return [m.weight for m in model.modules()
+                if isinstance(m, NORM_TYPES) and getattr(m, "weight", None) is not None]
+    if target == "all_weights":
+        return [p for n, p in model.named_parameters() if n.endswith("weight")]
+    raise ValueError(f"unknown regularization target {target!r}")
+
+
+@torch.no_grad()
+def penalty(params: list[nn.Parameter], kind: str) -> float:
+    """R = Σ|θ| (l1) or ½Σθ² (l2), not normalized by count."""
+    if not params:
+        return 0.0
+    if kind == "l1":
+        return float(sum(p.abs().sum() for p in params))
+    return float(sum(p.square().sum() for p in params)) * 0.5
+
+
+@torch.no_grad()
+def add_penalty_grad(params: list[nn.Parameter], kind: str, lam: float) -> None:
+    """grad += λ·∂R/∂θ: λ·sign(θ) for l1, λ·θ for l2."""
+    if lam == 0.0:
+        return
+    for p in params:
+        g = torch.sign(p) if kind == "l1" else p
+        if p.grad is None:
+            p.grad = g * lam
+        else:
+            p.grad.add_(g, alpha=lam)
