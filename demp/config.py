@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic_core import PydanticCustomError
 
 PositiveFloat = Annotated[float, Field(gt=0)]
 Fraction = Annotated[float, Field(gt=0, le=1)]
@@ -176,9 +177,16 @@ class TrainConfig(StrictModel):
     )
 
     @model_validator(mode="after")
-    def _lr_milestones_need_step(self) -> "TrainConfig":
+    def _cross_field_rules(self) -> "TrainConfig":
         if self.lr_schedule.name == "step" and not self.lr_schedule.milestones:
-            raise ValueError("lr_schedule.milestones: the `step` schedule needs milestones")
+            raise PydanticCustomError(
+                "field", "lr_schedule.milestones: the `step` schedule needs milestones")
+        reg = self.demp.regularizer
+        if (self.demp.enabled and reg.enabled and reg.target == "norm_scales"
+                and not self.model.norm and self.model.name in ("mlp", "small_cnn")):
+            raise PydanticCustomError(
+                "field", "demp.regularizer.target: norm_scales needs model.norm=true "
+                "(or use target all_weights)")
         return self
 
 
@@ -194,6 +202,10 @@ def format_validation_error(err: ValidationError, prefix: str = "") -> str:
         if prefix:
             path = f"{prefix}.{path}" if path else prefix
         msg = e["msg"]
+        if e["type"] == "field" and ": " in msg:
+            # a cross-field rule names its own field path
+            field_path, msg = msg.split(": ", 1)
+            path = f"{prefix}.{field_path}" if prefix else field_path
         if "input" in e and e["type"] not in ("missing",) and not isinstance(e["input"], dict):
             msg = f"{msg} (got {e['input']!r})"
         lines.append(f"{path or '<root>'}: {msg}")

@@ -1,0 +1,120 @@
+"""What runs inside one Ray Tune trial: re-validate the config, train, report.
+
+The trial function is the only place where the trainer meets Ray, and it meets it through a
+trainer ``Callback`` (the trainer itself imports neither Ray nor W&B). Every evaluation is
+reported with ``tune.report`` together with a checkpoint directory holding ``checkpoint.pt``
+(architecture, weights, optimizer, step, RNG: resuming continues identically) and
+``record.json`` (the flat metrics record). A restarted trial — a retry after a failure, or a
+resumed sweep — continues from ``tune.get_checkpoint()``; if that checkpoint is already the
+final one, the trial only re-reports its final record, so a finished trial is never trained
+twice.
+
+Each reported record carries three flags the driver classifies trials by:
+
+- ``complete``: the final record of a run that reached its last step (only these enter the
+  frontier and are told to Optuna as COMPLETE);
+- ``failed`` + ``failure_reason``: training diverged (NaN / inf / too large loss). This is a
+  property of the hyperparameters, and resuming from the last checkpoint would diverge again
+  identically, so it is reported as a result rather than raised (raising would spend retries);
+- neither: an intermediate record; a trial that ends on one was stopped early (truncated).
+
+Other exceptions propagate: Ray records them and retries the trial from its last checkpoint up
+to ``retries`` times.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from ray import tune
+
+from demp.config import TrainConfig, validate
+from demp.sweep.space import apply_params
+from demp.train.callbacks import Callback
+
+RECORD_FILE = "record.json"
+
+
+def flatten(record: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested dicts (``live_units``, ``dead_fraction``) become ``live_units/fc0`` keys, as in Ray."""
+    flat: dict[str, Any] = {}
+    for key, value in record.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(flatten(value, f"{name}/"))
+        else:
+            flat[name] = value
+    return flat
+
+
+def trial_config(config: dict[str, Any]) -> TrainConfig:
+    """The trainer config of a trial: base + sampled parameters, validated on this side."""
+    data = apply_params(config["base"], config.get("params") or {})
+    return validate(TrainConfig, data, prefix="trial")
+
+
+def read_record(directory: str | Path) -> dict[str, Any] | None:
+    path = Path(directory, RECORD_FILE)
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+class ReportToTune(Callback):
+    """Reports each evaluation to Ray Tune with a checkpoint of the trainer at that step."""
+
+    def __init__(self, objectives: list[str], resumed_from_step: int = 0) -> None:
+        self.objectives = objectives
+        self.resumed_from_step = resumed_from_step
+
+    def on_eval(self, trainer: Any, metrics: dict[str, Any]) -> None:
+        final = bool(metrics.get("final"))
+        record = flatten(metrics)
+        record.update(complete=final and not metrics.get("stopped_early", False), failed=False,
+                      failure_reason="", resumed_from_step=self.resumed_from_step)
+        every = trainer.cfg.checkpoint_interval  # same rule as the trainer's own checkpoints
+        if not (final or every is None or trainer.step % every == 0 or trainer.step < every):
+            tune.report(record)
+            return
+        with tempfile.TemporaryDirectory(prefix="demp-ckpt-") as tmp:
+            trainer.save_checkpoint(tmp)
+            Path(tmp, RECORD_FILE).write_text(json.dumps(record))
+            # report() copies the directory into the trial's storage before it returns.
+            tune.report(record, checkpoint=tune.Checkpoint.from_directory(tmp))
+
+    def failure(self, trainer: Any, reason: str) -> dict[str, Any]:
+        """The record of a diverged run: objectives are NaN so nothing can mistake it for a result."""
+        record: dict[str, Any] = {m: math.nan for m in self.objectives}
+        record.update(step=trainer.step, total_steps=trainer.total_steps,
+                      progress=trainer.step / max(1, trainer.total_steps), complete=False,
+                      failed=True, failure_reason=reason, final=True,
+                      resumed_from_step=self.resumed_from_step)
+        return record
+
+
+def demp_trial(config: dict[str, Any], callbacks: list[Callback] | None = None) -> None:
+    """The Ray Tune trainable of every sweep (``config`` = {"base", "params", "objectives"})."""
+    from demp.train.trainer import Trainer, TrainingDiverged
+
+    cfg = trial_config(config)
+    objectives = list(config.get("objectives") or [])
+    start = tune.get_checkpoint()
+    if start is not None:
+        with start.as_directory() as directory:
+            record = read_record(directory)
+            if record is not None and record.get("final"):
+                tune.report(record)  # already finished before a driver restart: report only
+                return
+            step = int(record["step"]) if record else 0
+            reporter = ReportToTune(objectives, resumed_from_step=step)
+            trainer = Trainer(cfg, callbacks=[reporter, *(callbacks or [])],
+                              resume_from=directory)
+    else:
+        reporter = ReportToTune(objectives)
+        trainer = Trainer(cfg, callbacks=[reporter, *(callbacks or [])])
+    try:
+        trainer.fit()
+    except TrainingDiverged as err:
+        tune.report(reporter.failure(trainer, str(err)))
