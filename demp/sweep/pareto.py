@@ -171,7 +171,7 @@ def non_dominated_sort(points: npt.ArrayLike, directions: Sequence[str]) -> list
         # Dominance is a strict partial order, so the remaining points always have a minimal one.
         front = np.flatnonzero((n_dominators == 0) & ~assigned).astype(np.intp)
         assigned[front] = True
-        n_dominators = n_dominators - dom[front].any(axis=0)
+        n_dominators = n_dominators - dom[front].sum(axis=0)
         fronts.append(front)
     return fronts
 
