@@ -107,6 +107,7 @@ class Trainer:
             self.callbacks.callbacks.insert(0, JsonlLog(Path(cfg.output_dir)))
         self._stop = False
         self._last_checked = -1
+        self._interval_start, self._interval_steps = time.perf_counter(), 0
         if resume_from is not None:
             self._load(resume_from)
         self.flops = inference_flops(self.model, self.data.input_shape)
@@ -139,38 +140,44 @@ class Trainer:
 
     # ----------------------------------------------------------------------------- the loop
     def fit(self) -> dict[str, Any]:
-        cfg = self.cfg
         self.model.train()
         self.callbacks.on_train_start(self)
-        interval_start, interval_steps = time.perf_counter(), 0
+        self._interval_start, self._interval_steps = time.perf_counter(), 0
         while self.step < self.total_steps and not self._stop:
-            if self.death_enabled and self.step % self.demp.death.prune_interval == 0:
-                self.prune_dead()
-            t0 = time.perf_counter()
-            loss = self.train_step()
-            self.train_time += time.perf_counter() - t0
-            interval_steps += 1
-            self.callbacks.on_step(self, self.step, loss)
-            last = self.step >= self.total_steps
-            if self.step % self.eval_interval == 0 and not last:
-                if self.use_cuda:
-                    torch.cuda.synchronize()
-                step_time = (time.perf_counter() - interval_start) / interval_steps
-                metrics = self.evaluate(step_time, loss)
-                self.callbacks.on_eval(self, metrics)
-                self._maybe_checkpoint()
-                interval_start, interval_steps = time.perf_counter(), 0
-        if self.death_enabled and self.step >= self.total_steps:
+            self.advance()
+        return self.finish()
+
+    def advance(self) -> float:
+        """One iteration of the loop: the death check if due, one step, an evaluation if due."""
+        if self.death_enabled and self.step % self.demp.death.prune_interval == 0:
             self.prune_dead()
+        t0 = time.perf_counter()
+        loss = self.train_step()
+        self.train_time += time.perf_counter() - t0
+        self._interval_steps += 1
+        self.callbacks.on_step(self, self.step, loss)
+        if self.step % self.eval_interval == 0 and self.step < self.total_steps:
+            metrics = self.evaluate(self._mean_step_time(), loss)
+            self.callbacks.on_eval(self, metrics)
+            self._maybe_checkpoint()
+            self._interval_start, self._interval_steps = time.perf_counter(), 0
+        return loss
+
+    def _mean_step_time(self) -> float:
         if self.use_cuda:
             torch.cuda.synchronize()
-        step_time = (time.perf_counter() - interval_start) / max(1, interval_steps)
-        summary = self.evaluate(step_time, getattr(self, "_last_loss", float("nan")))
+        return (time.perf_counter() - self._interval_start) / max(1, self._interval_steps)
+
+    def finish(self) -> dict[str, Any]:
+        """The end-of-training death check, final evaluation, final model and on_end."""
+        if self.death_enabled and self.step >= self.total_steps:
+            self.prune_dead()
+        summary = self.evaluate(self._mean_step_time(), getattr(self, "_last_loss", float("nan")))
         summary["final"] = True
         summary["stopped_early"] = self.step < self.total_steps
         self.callbacks.on_eval(self, summary)
-        if cfg.output_dir is not None:
-            path = self.save_checkpoint(Path(cfg.output_dir) / "model")
+        if self.cfg.output_dir is not None:
+            path = self.save_checkpoint(Path(self.cfg.output_dir) / "model")
             self.callbacks.on_checkpoint(self, path)
         self.callbacks.on_end(self, summary)
         return summary
