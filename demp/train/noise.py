@@ -2,7 +2,8 @@
 
 Dead units receive zero gradient, so they receive no noise either: once dead, a unit stays dead
 (the "demon"). σ is a standard deviation, not lr-scaled, and never enters the optimizer moments
-because it is applied after the optimizer step.
+because it is applied after the optimizer step. The noise for all parameters is drawn in one call
+and applied with foreach kernels: per-parameter calls would dominate the cost on small models.
 """
 
 from __future__ import annotations
@@ -26,8 +27,13 @@ def add_noise(
 ) -> None:
     if sigma == 0.0:
         return
-    for p, m in zip(params, masks):
-        if m is None:
-            continue
-        xi = torch.randn(p.shape, generator=generator, device=p.device, dtype=p.dtype)
-        p.add_(xi.mul_(m), alpha=sigma)
+    pairs = [(p, m) for p, m in zip(params, masks) if m is not None]
+    if not pairs:
+        return
+    ps = [p for p, _ in pairs]
+    ref = ps[0]
+    flat = torch.randn(sum(p.numel() for p in ps), generator=generator, device=ref.device,
+                       dtype=ref.dtype)
+    xi = [c.view_as(p) for c, p in zip(flat.split([p.numel() for p in ps]), ps)]
+    torch._foreach_mul_(xi, [m for _, m in pairs])
+    torch._foreach_add_(ps, xi, alpha=sigma)

@@ -112,6 +112,8 @@ class Trainer:
             self._load(resume_from)
         self.flops = inference_flops(self.model, self.data.input_shape)
         self._noise_gen = torch.Generator(device=self.device)
+        # Surgery slices parameters in place, so this list stays valid across prune events.
+        self._reg_params = regularized_parameters(self.model, self.demp.regularizer.target)
 
     # ----------------------------------------------------------------------------- schedules
     @property
@@ -205,8 +207,7 @@ class Trainer:
             params = [p for p in self.model.parameters() if p.grad is not None]
             masks = live_masks(params)
         if lam > 0:
-            r = self.demp.regularizer
-            add_penalty_grad(regularized_parameters(self.model, r.target), r.kind, lam)
+            add_penalty_grad(self._reg_params, self.demp.regularizer.kind, lam)
         if cfg.grad_clip:
             nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
         self.optimizer.step()
@@ -295,8 +296,7 @@ class Trainer:
             "lr": self.optimizer.param_groups[0]["lr"],
             "lam": self.lam(at),
             "sigma": self.sigma(at),
-            "regularizer": penalty(regularized_parameters(self.model, self.demp.regularizer.target),
-                                   self.demp.regularizer.kind),
+            "regularizer": penalty(self._reg_params, self.demp.regularizer.kind),
             "live_units": live,
             "dead_fraction": dead_frac,
             "final": False,
