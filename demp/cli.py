@@ -56,12 +56,11 @@ def build_parser() -> argparse.ArgumentParser:
     schema.add_argument("what", nargs="?", choices=["train", "sweep"], default="train")
     schema.set_defaults(func=_schema)
 
-    try:
-        from demp.sweep import cli as sweep_cli
-    except ImportError:  # the sweep service is optional at import time
-        sweep_cli = None  # type: ignore[assignment]
-    if sweep_cli is not None and hasattr(sweep_cli, "register"):
-        sweep_cli.register(sub)
+    from demp.sweep import cli as sweep_cli
+    from demp.track import dashboards
+
+    sweep_cli.register(sub)
+    dashboards.register(sub)
     return parser
 
 
