@@ -233,3 +233,48 @@ def _atomic_write(path: Path, text: str) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.write_text(text)
     os.replace(tmp, path)
+
+
+# ------------------------------------------------------------------------------ a sweep's state
+
+
+@dataclass
+class SweepOutcome:
+    """A sweep directory's spec, trial records and frontier (what status / frontier show)."""
+
+    spec: Any  # SweepSpec
+    paths: Any  # SweepPaths
+    records: list[TrialRecord]
+    frontier: Frontier
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return counts(self.records)
+
+
+def load_sweep(directory: str | Path) -> SweepOutcome:
+    """Read a sweep directory without Ray or Optuna (safe next to a running driver)."""
+    from demp.config import ConfigError
+    from demp.sweep.spec import load_spec
+    from demp.sweep.storage import SweepPaths
+
+    paths = SweepPaths(Path(directory).resolve())
+    if not paths.is_sweep():
+        raise ConfigError(f"{paths.root}: not a sweep directory (no {paths.spec.name})")
+    spec = load_spec(paths.spec)
+    records = TrialLog(paths.trials).records()
+    frontier = compute_frontier(records, spec.metrics, spec.directions, spec.reference_point())
+    return SweepOutcome(spec, paths, records, frontier)
+
+
+def finalize(spec: Any, paths: Any) -> SweepOutcome:
+    """Frontier CSV / JSON / PNG from trials.jsonl; what a driver does when Tune returns."""
+    from demp.sweep.plot import plot_frontier
+
+    outcome = load_sweep(paths.root)
+    write_frontier_files(outcome.frontier, outcome.records, spec.name, spec.trials,
+                         paths.frontier_csv, paths.frontier_json)
+    plot_frontier(outcome.frontier, paths.frontier_png,
+                  title=f"{spec.name}: accuracy–sparsity frontier")
+    return outcome

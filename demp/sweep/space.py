@@ -2,7 +2,7 @@
 
 A parameter is named by the path of the trainer field it sets (``demp.regularizer.peak``,
 ``optimizer.lr``), so a spec needs no mapping table and the Optuna dashboard shows the real field
-names. Three kinds exist — float, int (both optionally log-scaled) and categorical — and each may
+names. Three kinds exist, float, int (both optionally log-scaled) and categorical, and each may
 carry a ``when`` condition on other fields. Some conditions are implied by the method itself
 (σ is only searched when noise is on, ``pct_start`` only for the one-cycle shape; see
 ``IMPLICIT_WHEN``), so a spec cannot waste trials on parameters that have no effect.
@@ -14,6 +14,8 @@ dicts that are re-validated there.
 
 from __future__ import annotations
 
+import copy
+import functools
 import math
 import types
 import typing
@@ -40,13 +42,14 @@ MAX_INT_GRID = 64
 
 
 class _Param(BaseModel):
-    """Shared fields; ``when`` maps a dotted path to a required value (or list of allowed values)."""
+    """Shared fields; ``when`` maps a dotted path to a required value (or a list of them)."""
 
     model_config = ConfigDict(extra="forbid")
 
     when: dict[str, Union[Scalar, list[Scalar]]] | None = Field(
         None, description="Sample this parameter only when every listed field has the given value "
-        "(or one of the listed values). Fields are base fields or parameters listed earlier.")
+        "(or one of the listed values). Fields are base fields or other parameters (which are "
+        "then sampled first).")
 
 
 class FloatParam(_Param):
@@ -57,7 +60,8 @@ class FloatParam(_Param):
     step: float | None = Field(None, gt=0, description="Discretization step (not with log).")
     grid: list[float] | None = Field(None, min_length=1, description="Points for the grid sampler.")
     grid_points: int | None = Field(
-        None, ge=2, description="Evenly (log-)spaced points between low and high for the grid sampler.")
+        None, ge=2,
+        description="Evenly (log-)spaced points between low and high for the grid sampler.")
 
     @field_validator("low")
     @classmethod
@@ -104,7 +108,8 @@ class IntParam(_Param):
     step: int = Field(1, ge=1, description="Step between values (must be 1 with log).")
     grid: list[int] | None = Field(None, min_length=1, description="Points for the grid sampler.")
     grid_points: int | None = Field(
-        None, ge=2, description="Evenly (log-)spaced integers between low and high for the grid sampler.")
+        None, ge=2,
+        description="Evenly (log-)spaced integers between low and high for the grid sampler.")
 
     @field_validator("low")
     @classmethod
@@ -231,9 +236,7 @@ def set_path(data: dict[str, Any], path: str, value: Any) -> None:
 
 
 def apply_params(base: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
-    """A trainer-config dict: ``base`` with each dotted-path parameter set (base is not modified)."""
-    import copy
-
+    """A trainer-config dict: ``base`` with each dotted-path parameter set (``base`` unchanged)."""
     data = copy.deepcopy(base)
     for path, value in params.items():
         set_path(data, path, value)
@@ -263,6 +266,32 @@ def is_active(path: str, param: _Param, base: dict[str, Any], chosen: dict[str, 
         if not _matches(value, wanted):
             return False
     return True
+
+
+def sampling_order(space: dict[str, Any]) -> list[str]:
+    """Parameters in listed order, except that each comes after those its conditions read.
+
+    Raises ``ValueError`` naming a parameter on a cycle of conditions.
+    """
+    order: list[str] = []
+    state: dict[str, str] = {}
+
+    def visit(path: str, trail: tuple[str, ...]) -> None:
+        if state.get(path) == "done":
+            return
+        if state.get(path) == "active":
+            cycle = " -> ".join((*trail[trail.index(path):], path))
+            raise ValueError(f"space.{path}.when: circular conditions ({cycle})")
+        state[path] = "active"
+        for key in conditions(path, space[path]):
+            if key in space and key != path:
+                visit(key, (*trail, path))
+        state[path] = "done"
+        order.append(path)
+
+    for path in space:
+        visit(path, ())
+    return order
 
 
 # ------------------------------------------------------------------------------ checks
@@ -295,14 +324,16 @@ def check_space(space: dict[str, Any], base: TrainConfig, grid: bool = False) ->
     """
     errors: list[str] = []
     base_dict = base.model_dump(mode="json")
-    seen: list[str] = []
+    try:
+        sampling_order(space)
+    except ValueError as err:
+        errors.append(str(err))
     for path, param in space.items():
         where = f"space.{path}"
         try:
             kind, _ = field_kind(path)
         except KeyError as err:
             errors.append(f"{where}: {err.args[0]}")
-            seen.append(path)
             continue
         if param.type == "float" and kind != "float":
             errors.append(f"{where}.type: a float parameter cannot set a field of kind {kind}; "
@@ -326,17 +357,18 @@ def check_space(space: dict[str, Any], base: TrainConfig, grid: bool = False) ->
                 param.choices = [_coerce(base_dict, path, c) for c in param.choices]
                 if len({repr(c) for c in param.choices}) != len(param.choices):
                     errors.append(f"{where}.choices: contains duplicates {param.choices}")
-        errors += _check_conditions(path, param, space, seen, base_dict)
+        errors += _check_conditions(path, param, space, base_dict)
         if grid:
             errors += _check_grid(path, param, space)
-        seen.append(path)
     return errors
 
 
-def _check_conditions(path: str, param: _Param, space: dict[str, Any], seen: list[str],
+def _check_conditions(path: str, param: _Param, space: dict[str, Any],
                       base_dict: dict[str, Any]) -> list[str]:
+    """Explicit conditions name real fields with valid values (coerced in place) and can hold."""
     errors = []
     where = f"space.{path}.when"
+    coerced: dict[str, Any] = {}
     for key, wanted in (param.when or {}).items():
         if key == path:
             errors.append(f"{where}.{key}: a parameter cannot depend on itself")
@@ -346,15 +378,16 @@ def _check_conditions(path: str, param: _Param, space: dict[str, Any], seen: lis
         except KeyError as err:
             errors.append(f"{where}.{key}: {err.args[0]}")
             continue
-        if key in space and key not in seen:
-            errors.append(f"{where}.{key}: refers to a parameter listed later; list {key} first")
-            continue
-        for w in wanted if isinstance(wanted, list) else [wanted]:
-            problem = _validation_problem(base_dict, key, w)
-            if problem:
-                errors.append(f"{where}.{key}: {problem} (got {w!r})")
+        values = wanted if isinstance(wanted, list) else [wanted]
+        problems = [(w, _validation_problem(base_dict, key, w)) for w in values]
+        errors += [f"{where}.{key}: {p} (got {w!r})" for w, p in problems if p]
+        if not any(p for _, p in problems):
+            fixed = [_coerce(base_dict, key, w) for w in values]
+            coerced[key] = fixed if isinstance(wanted, list) else fixed[0]
     if errors:
         return errors
+    if param.when:
+        param.when = coerced
     # A condition on base fields only is constant: if it is false the parameter never varies.
     fixed = {k: v for k, v in conditions(path, param).items() if k not in space}
     for key, wanted in fixed.items():
@@ -397,7 +430,9 @@ class SearchSpace:
 
     def __call__(self, trial: Any) -> None:
         chosen: dict[str, Any] = {}
-        for path, p in self.params().items():
+        params = self.params()
+        for path in sampling_order(params):
+            p = params[path]
             if not is_active(path, p, self.base, chosen):
                 continue
             if p.type == "float":
@@ -416,6 +451,7 @@ class SearchSpace:
         return math.prod(len(v) for v in self.grid().values())
 
 
+@functools.cache
 def _param_adapter() -> Any:
     from pydantic import TypeAdapter
 

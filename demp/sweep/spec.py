@@ -31,7 +31,6 @@ import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from demp.config import ConfigError, StrictModel, TrainConfig, load_yaml, parse_override
-from demp.config import set_path as set_override_path
 from demp.sweep.pareto import default_reference
 from demp.sweep.space import PARAM_TYPES, Param, SearchSpace, check_space, field_kind
 
@@ -82,6 +81,9 @@ class ResourcesSpec(StrictModel):
 
 
 class RaySpec(StrictModel):
+    """Where trials run. Joining a cluster off this machine needs Ray's cluster mode, which a
+    loopback-only local instance must not use; ``is_local`` tells the CLI which one to set up."""
+
     address: str | None = Field(
         None, description="Ray cluster to join ('auto', 'host:port', 'ray://host:port'); "
         "default: start a local instance that listens on 127.0.0.1 only.")
@@ -89,6 +91,15 @@ class RaySpec(StrictModel):
         None, description="CPUs of a local instance (default: all).")
     num_gpus: Annotated[int, Field(ge=0)] | None = Field(
         None, description="GPUs of a local instance (default: all visible).")
+
+    @property
+    def is_local(self) -> bool:
+        """A local instance, or a cluster address on this machine's loopback."""
+        if self.address is None:
+            return True
+        a = self.address
+        host = urlsplit(a if "://" in a else f"ray://{a}").hostname or ""
+        return host in ("localhost", "::1") or host.startswith("127.")
 
 
 class EarlyStoppingSpec(StrictModel):
@@ -132,7 +143,8 @@ class SweepSpec(StrictModel):
     trials: int = Field(ge=1, description="Number of trials to run (finished, failed or stopped).")
     max_concurrent: int = Field(1, ge=1)
     resources: ResourcesSpec = Field(default_factory=ResourcesSpec)
-    retries: int = Field(1, ge=0, description="Restarts of a failing trial from its last checkpoint.")
+    retries: int = Field(1, ge=0,
+                         description="Restarts of a failing trial from its last checkpoint.")
     storage: str | None = Field(
         None, description="Optuna storage URL (postgresql://user@host/db for clusters; no "
         "password in the URL); default: a journal file in the sweep directory.")
@@ -247,7 +259,12 @@ def spec_warnings(spec: SweepSpec) -> list[str]:
             warnings.append(f"trials: {spec.trials} trials but the grid has {size} points; "
                             f"the grid sampler repeats points once it is exhausted")
         elif spec.trials < size:
-            warnings.append(f"trials: {spec.trials} trials cover only part of the {size}-point grid")
+            warnings.append(f"trials: {spec.trials} trials cover only part of the "
+                            f"{size}-point grid")
+    if spec.sampler.n_startup_trials is not None and spec.sampler.name not in ("tpe", "gp"):
+        warnings.append(f"sampler.n_startup_trials: ignored by the {spec.sampler.name} sampler")
+    if spec.sampler.population_size is not None and spec.sampler.name != "nsga2":
+        warnings.append(f"sampler.population_size: ignored by the {spec.sampler.name} sampler")
     if spec.max_concurrent > spec.trials:
         warnings.append(f"max_concurrent: {spec.max_concurrent} exceeds trials ({spec.trials})")
     return warnings
@@ -257,7 +274,7 @@ def spec_warnings(spec: SweepSpec) -> list[str]:
 
 
 def format_spec_error(err: ValidationError) -> str:
-    """One line per problem: "field.path: message", with union tags and pydantic prefixes removed."""
+    """One line per problem, "field.path: message", without union tags and pydantic prefixes."""
     lines = []
     for e in err.errors():
         loc = [str(p) for p in e["loc"]]
@@ -286,26 +303,45 @@ def validate_spec(data: dict[str, Any]) -> SweepSpec:
     return spec
 
 
+def _set(data: Any, path: list[str], value: Any, text: str) -> None:
+    """Set a nested value; numeric segments index lists (``objectives.0.reference``)."""
+    node = data
+    for i, key in enumerate(path):
+        last = i == len(path) - 1
+        if isinstance(node, list):
+            if not key.isdigit() or int(key) >= len(node):
+                raise ConfigError(f"--set {text!r}: {'.'.join(path[:i])} has no item {key}")
+            if last:
+                node[int(key)] = value
+            else:
+                node = node[int(key)]
+        elif isinstance(node, dict):
+            if last:
+                node[key] = value
+            else:
+                node = node.setdefault(key, {})
+        else:
+            raise ConfigError(f"--set {text!r}: {'.'.join(path[:i])} is not a section")
+
+
 def apply_spec_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
-    """``--set`` for specs: like the trainer's, but ``space.<dotted.path>.field`` finds the
+    """``--set`` for specs, like the trainer's, plus two things specs need: numeric segments
+    index lists (``objectives.0.reference=...``), and ``space.<dotted.path>.field`` finds the
     parameter whose name itself contains dots (the longest matching name wins)."""
     for text in overrides:
         path, value = parse_override(text)
-        if path[0] == "space" and len(path) > 2 and isinstance(data.get("space"), dict):
-            space = data["space"]
+        space = data.get("space")
+        if path[0] == "space" and len(path) > 2 and isinstance(space, dict):
             for cut in range(len(path) - 1, 1, -1):
                 name = ".".join(path[1:cut])
                 if name in space:
-                    if not isinstance(space[name], dict):
-                        raise ConfigError(f"space.{name}: is not a mapping, cannot set "
-                                          f"{'.'.join(path[cut:])}")
-                    set_override_path(space[name], path[cut:], value)
+                    _set(space[name], path[cut:], value, text)
                     break
             else:
                 raise ConfigError(f"--set {text!r}: no parameter of space matches "
                                   f"{'.'.join(path[1:])}")
             continue
-        set_override_path(data, path, value)
+        _set(data, path, value, text)
     return data
 
 

@@ -13,9 +13,10 @@ Each reported record carries three flags the driver classifies trials by:
 
 - ``complete``: the final record of a run that reached its last step (only these enter the
   frontier and are told to Optuna as COMPLETE);
-- ``failed`` + ``failure_reason``: training diverged (NaN / inf / too large loss). This is a
-  property of the hyperparameters, and resuming from the last checkpoint would diverge again
-  identically, so it is reported as a result rather than raised (raising would spend retries);
+- ``failed`` + ``failure_reason``: training diverged (NaN / inf / too large loss), or the sampled
+  config is invalid. Both are properties of the hyperparameters, and a retry from the last
+  checkpoint would fail again identically, so they are reported as a result rather than raised
+  (raising would spend retries);
 - neither: an intermediate record; a trial that ends on one was stopped early (truncated).
 
 Other exceptions propagate: Ray records them and retries the trial from its last checkpoint up
@@ -32,7 +33,7 @@ from typing import Any
 
 from ray import tune
 
-from demp.config import TrainConfig, validate
+from demp.config import ConfigError, TrainConfig, validate
 from demp.sweep.space import apply_params
 from demp.train.callbacks import Callback
 
@@ -40,7 +41,7 @@ RECORD_FILE = "record.json"
 
 
 def flatten(record: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """Nested dicts (``live_units``, ``dead_fraction``) become ``live_units/fc0`` keys, as in Ray."""
+    """Nested dicts (``live_units``, ``dead_fraction``) become ``live_units/fc0`` keys, like Ray."""
     flat: dict[str, Any] = {}
     for key, value in record.items():
         name = f"{prefix}{key}"
@@ -85,27 +86,38 @@ class ReportToTune(Callback):
             tune.report(record, checkpoint=tune.Checkpoint.from_directory(tmp))
 
     def failure(self, trainer: Any, reason: str) -> dict[str, Any]:
-        """The record of a diverged run: objectives are NaN so nothing can mistake it for a result."""
-        record: dict[str, Any] = {m: math.nan for m in self.objectives}
-        record.update(step=trainer.step, total_steps=trainer.total_steps,
-                      progress=trainer.step / max(1, trainer.total_steps), complete=False,
-                      failed=True, failure_reason=reason, final=True,
-                      resumed_from_step=self.resumed_from_step)
-        return record
+        return failure_record(self.objectives, reason, trainer.step, trainer.total_steps,
+                              self.resumed_from_step)
+
+
+def failure_record(objectives: list[str], reason: str, step: int = 0, total_steps: int = 0,
+                   resumed_from_step: int = 0) -> dict[str, Any]:
+    """The record of a run that cannot succeed: objectives are NaN so nothing takes it for a
+    result, and ``failed`` makes the driver record it (and tell Optuna FAIL) without retrying."""
+    record: dict[str, Any] = {m: math.nan for m in objectives}
+    record.update(step=step, total_steps=total_steps, progress=step / max(1, total_steps),
+                  complete=False, failed=True, failure_reason=reason, final=True,
+                  resumed_from_step=resumed_from_step)
+    return record
 
 
 def demp_trial(config: dict[str, Any], callbacks: list[Callback] | None = None) -> None:
     """The Ray Tune trainable of every sweep (``config`` = {"base", "params", "objectives"})."""
     from demp.train.trainer import Trainer, TrainingDiverged
 
-    cfg = trial_config(config)
     objectives = list(config.get("objectives") or [])
+    try:
+        cfg = trial_config(config)
+    except ConfigError as err:  # deterministic, so retrying would only repeat it
+        tune.report(failure_record(objectives, f"invalid trial config: {err}"))
+        return
     start = tune.get_checkpoint()
     if start is not None:
         with start.as_directory() as directory:
             record = read_record(directory)
             if record is not None and record.get("final"):
-                tune.report(record)  # already finished before a driver restart: report only
+                # Finished before the driver restarted (Ray's snapshot lagged): report only.
+                tune.report({**record, "replayed": True})
                 return
             step = int(record["step"]) if record else 0
             reporter = ReportToTune(objectives, resumed_from_step=step)
