@@ -38,17 +38,18 @@ GPU_CASES = {
 }
 
 
-def trainer(base: dict, demp_on: bool, device: str) -> Trainer:
+def trainer(base: dict, demp_on: bool, device: str, threads: int | None) -> Trainer:
     demp = ({"death": {"prune_interval": 10**9, "remove": False},
              "regularizer": {"peak": 1e-4}} if demp_on else {"enabled": False})
     cfg = TrainConfig.model_validate({**base, "demp": demp, "device": device, "epochs": 1000,
-                                      "eval_interval": 10**9})
+                                      "eval_interval": 10**9, "threads": threads})
     return Trainer(cfg)
 
 
-def measure(base: dict, device: str, rounds: int, block: int) -> tuple[float, float, float]:
+def measure(base: dict, device: str, rounds: int, block: int,
+            threads: int | None) -> tuple[float, float, float]:
     """Seconds per step plain, per step DemP (without death checks), per death check."""
-    plain, demp = trainer(base, False, device), trainer(base, True, device)
+    plain, demp = trainer(base, False, device, threads), trainer(base, True, device, threads)
     for t in (plain, demp):  # warm-up (allocator, kernels) and the step-0 death check
         for _ in range(3):
             t.advance()
@@ -82,11 +83,13 @@ def main() -> None:
     ap.add_argument("--block", type=int, default=25)
     ap.add_argument("--intervals", type=int, nargs="+", default=[100, 1000],
                     help="prune intervals to amortize the death check over (paper: 1000-5000)")
+    ap.add_argument("--threads", type=int, default=None,
+                    help="torch CPU threads (1 is steadier on a shared machine)")
     args = ap.parse_args()
     cases = dict(CASES, **(GPU_CASES if args.device == "cuda" else {}))
     rows = []
     for name, base in cases.items():
-        plain, demp, check = measure(base, args.device, args.rounds, args.block)
+        plain, demp, check = measure(base, args.device, args.rounds, args.block, args.threads)
         ratios = [f"{(demp + check / k) / plain:.3f}" for k in args.intervals]
         rows.append([name, f"{plain * 1e3:.2f}", f"{demp * 1e3:.2f}", f"{check * 1e3:.1f}",
                      f"{demp / plain:.3f}", *ratios])

@@ -135,6 +135,27 @@ class DeathConfig(StrictModel):
     remove: bool = Field(True, description="Physically remove dead units (else only count them).")
 
 
+class TargetConfig(StrictModel):
+    """Reach a sparsity (or a FLOPs budget) by the end of the λ span without searching λ.
+
+    λ's peak is scaled online by a controller on the measured sparsity, and no prune event
+    removes units past the target.
+    """
+
+    metric: Literal["param_sparsity", "neural_sparsity", "flops"] = "param_sparsity"
+    value: float = Field(..., gt=0, description="Sparsity in (0, 1), or FLOPs per sample.")
+    gain: float = Field(3.0, gt=0, le=10, description="Controller gain per prune event.")
+    ramp_fraction: float = Field(
+        0.6, gt=0, le=1, description="Fraction of the λ span by which the target should be met."
+    )
+
+    @model_validator(mode="after")
+    def _sparsity_below_one(self) -> "TargetConfig":
+        if self.metric != "flops" and self.value >= 1:
+            raise PydanticCustomError("field", "value: a sparsity target must be below 1")
+        return self
+
+
 class DemPConfig(StrictModel):
     """Demon Pruning; each part switches off on its own for ablations."""
 
@@ -143,6 +164,20 @@ class DemPConfig(StrictModel):
     noise: NoiseConfig = Field(default_factory=NoiseConfig)
     schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
     death: DeathConfig = Field(default_factory=DeathConfig)
+    target: TargetConfig | None = Field(
+        None, description="Target-sparsity mode: adapt λ online to reach this target."
+    )
+
+    @model_validator(mode="after")
+    def _target_needs_removal(self) -> "DemPConfig":
+        if self.target is not None and self.enabled:
+            if not (self.death.enabled and self.death.remove):
+                raise PydanticCustomError(
+                    "field", "target: target-sparsity mode needs death.enabled and death.remove")
+            if not self.regularizer.enabled:
+                raise PydanticCustomError(
+                    "field", "target: target-sparsity mode adapts λ and needs the regularizer")
+        return self
 
 
 class TrainConfig(StrictModel):
@@ -198,14 +233,14 @@ def format_validation_error(err: ValidationError, prefix: str = "") -> str:
     """One line per problem, each starting with the dotted field path."""
     lines = []
     for e in err.errors():
-        path = ".".join(str(p) for p in e["loc"] if p != "__root__")
-        if prefix:
-            path = f"{prefix}.{path}" if path else prefix
+        parts = [prefix] if prefix else []
+        parts += [str(p) for p in e["loc"] if p != "__root__"]
         msg = e["msg"]
         if e["type"] == "field" and ": " in msg:
-            # a cross-field rule names its own field path
+            # a cross-field rule names its field path relative to the model that checks it
             field_path, msg = msg.split(": ", 1)
-            path = f"{prefix}.{field_path}" if prefix else field_path
+            parts.append(field_path)
+        path = ".".join(parts)
         if "input" in e and e["type"] not in ("missing",) and not isinstance(e["input"], dict):
             msg = f"{msg} (got {e['input']!r})"
         lines.append(f"{path or '<root>'}: {msg}")

@@ -23,6 +23,9 @@ from demp.data import Data, _generator, build_data, steps_for
 from demp.models import PrunableNet, build_model
 from demp.train import checkpoint as ckpt
 from demp.train.callbacks import Callback, CallbackList
+from demp.train.controller import (
+    SparsityController, capped_dead, sparsity_measure, target_fraction,
+)
 from demp.train.death import dead_units
 from demp.train.metrics import count_parameters, inference_flops, neural_sparsity, per_layer_units
 from demp.train.noise import add_noise, live_masks
@@ -94,6 +97,10 @@ class Trainer:
         if self.use_cuda and cfg.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.initial_params = count_parameters(self.model)
+        self.initial_flops = inference_flops(self.model, self.data.input_shape)
+        self.controller = (SparsityController(cfg.demp.target,
+                                              cfg.demp.schedule.span_fraction * self.total_steps)
+                           if cfg.demp.enabled and cfg.demp.target is not None else None)
         self.optimizer = build_optimizer(cfg, self.model)
         self.lr_scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer,
@@ -124,7 +131,8 @@ class Trainer:
         r = self.demp.regularizer
         if not (self.demp.enabled and r.enabled):
             return 0.0
-        return demp_schedule(self.demp.schedule, r.peak, step, self.total_steps)
+        peak = r.peak * (self.controller.scale if self.controller is not None else 1.0)
+        return demp_schedule(self.demp.schedule, peak, step, self.total_steps)
 
     def sigma(self, step: int) -> float:
         n = self.demp.noise
@@ -234,6 +242,13 @@ class Trainer:
                        for g, m in dead.items()}
         event: dict[str, Any] = {"step": self.step, "dead": dead_counts,
                                  "detect_time": detect_time}
+        if self.controller is not None:
+            target = target_fraction(self.demp.target, self.initial_flops)
+            measure = sparsity_measure(self.demp.target.metric, self.initial_params,
+                                       self.initial_flops,
+                                       sum(self.model.initial_units().values()),
+                                       self.data.input_shape)
+            dead, capped = capped_dead(self.model, dead, target, measure)
         if d.remove and any(dead_counts.values()):
             t1 = time.perf_counter()
             report = remove_dead(self.model, dead, self.optimizer)
@@ -247,6 +262,11 @@ class Trainer:
             event["removed"] = {g: 0 for g in dead}
             event["messages"] = []
         event["live_units"] = self.model.live_units()
+        if self.controller is not None:
+            event["target_sparsity"] = target
+            event["measured_sparsity"] = measure(self.model)
+            event["lam_scale"] = self.controller.update(self.step, event["measured_sparsity"],
+                                                        target, capped)
         self.callbacks.on_prune(self, event)
         return event
 
@@ -297,6 +317,7 @@ class Trainer:
             "lam": self.lam(at),
             "sigma": self.sigma(at),
             "regularizer": penalty(self._reg_params, self.demp.regularizer.kind),
+            "lam_scale": self.controller.scale if self.controller is not None else 1.0,
             "live_units": live,
             "dead_fraction": dead_frac,
             "final": False,
@@ -327,6 +348,8 @@ class Trainer:
             "train_time": self.train_time,
             "last_checked": self._last_checked,
             "initial_params": self.initial_params,
+            "initial_flops": self.initial_flops,
+            "controller": self.controller.state_dict() if self.controller is not None else None,
             "rng": ckpt.rng_state(),
         }
         return ckpt.save(directory, payload)
@@ -351,4 +374,7 @@ class Trainer:
         self.train_time = float(data["train_time"])
         self._last_checked = int(data["last_checked"])
         self.initial_params = int(data["initial_params"])
+        self.initial_flops = int(data["initial_flops"])
+        if self.controller is not None and data.get("controller"):
+            self.controller.load_state_dict(data["controller"])
         ckpt.set_rng_state(data["rng"])
