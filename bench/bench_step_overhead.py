@@ -25,12 +25,6 @@ from demp.train.trainer import Trainer  # noqa: E402
 
 CASES = {
     "small_cnn/digits b64": {"model": {"name": "small_cnn"}, "data": {"name": "digits"}},
-    "resnet18/cifar-shape b32": {
-        "model": {"name": "resnet18"},
-        "data": {"name": "synthetic", "batch_size": 32, "synthetic": {"train_size": 2048}},
-    },
-}
-GPU_CASES = {
     "resnet18/cifar-shape b128": {
         "model": {"name": "resnet18"},
         "data": {"name": "synthetic", "batch_size": 128, "synthetic": {"train_size": 8192}},
@@ -86,7 +80,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=None,
                     help="torch CPU threads (1 is steadier on a shared machine)")
     args = ap.parse_args()
-    cases = dict(CASES, **(GPU_CASES if args.device == "cuda" else {}))
+    cases = CASES
     rows = []
     for name, base in cases.items():
         plain, demp, check = measure(base, args.device, args.rounds, args.block, args.threads)

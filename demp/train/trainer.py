@@ -28,7 +28,7 @@ from demp.train.controller import (
 )
 from demp.train.death import dead_units
 from demp.train.metrics import count_parameters, inference_flops, neural_sparsity, per_layer_units
-from demp.train.noise import add_noise, live_masks
+from demp.train.noise import NoiseBuffer, add_noise, live_masks
 from demp.train.regularize import add_penalty_grad, penalty, regularized_parameters
 from demp.train.schedules import demp_schedule, lr_factor
 from demp.train.surgery import remove_dead
@@ -119,6 +119,7 @@ class Trainer:
             self._load(resume_from)
         self.flops = inference_flops(self.model, self.data.input_shape)
         self._noise_gen = torch.Generator(device=self.device)
+        self._noise_buffer = NoiseBuffer()
         # Surgery slices parameters in place, so this list stays valid across prune events.
         self._reg_params = regularized_parameters(self.model, self.demp.regularizer.target)
 
@@ -222,7 +223,7 @@ class Trainer:
         self.lr_scheduler.step()
         if params is not None:
             self._noise_gen.manual_seed((cfg.seed * 1_000_003 + step) % 2**62 + 17)
-            add_noise(params, masks, sigma, self._noise_gen)
+            add_noise(params, masks, sigma, self._noise_gen, self._noise_buffer)
         self.train_flops += 3.0 * self.flops * len(y)
         self.step += 1
         self._last_loss = value
