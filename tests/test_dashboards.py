@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from demp.track import dashboards as dash
-from demp.track import wandb as track
+from demp.track import keys as track
 
 try:
     with warnings.catch_warnings():  # its pydantic-v1-style validators warn at import

@@ -180,7 +180,7 @@ def test_json_schema_describes_the_spec():
      "early_stopping: grace_period (5) must be <= max_t (2)"),
     (lambda d: d.update(early_stopping={"metric": "accuracy"}),
      "early_stopping.metric: Input should be"),
-    (lambda d: d.update(wandb={"mode": "on"}), "wandb.mode: Input should be 'online'"),
+    (lambda d: d.update(wandb={"mode": "on"}), "wandb.mode: Input should be 'auto'"),
 ])
 def test_bad_spec_message_names_the_field(change, expected):
     data = good()
@@ -310,7 +310,7 @@ def test_spec_defaults_are_explicit():
     assert (spec.max_concurrent, spec.retries, spec.resources.cpu, spec.resources.gpu) == (
         1, 1, 1.0, 0.0)
     assert spec.ray.address is None and spec.storage is None and spec.early_stopping is None
-    assert spec.wandb.mode == "disabled"
+    assert spec.wandb.mode == "auto" and spec.wandb.tags == []
     assert spec.output_root == Path("sweeps_out")
 
 

@@ -16,8 +16,9 @@ import pytest
 
 from demp.train.callbacks import Callback
 from demp.train.trainer import Trainer
+from demp.track import keys
 from demp.track import wandb as track
-from demp.track.wandb import (
+from demp.track.keys import (
     DEAD_FRACTION,
     LIVE_UNITS,
     LIVE_UNITS_HEATMAP,
@@ -27,15 +28,12 @@ from demp.track.wandb import (
     PRUNE_REMOVED,
     PRUNE_REMOVED_TOTAL,
     STEP_KEY,
-    SweepRunLogger,
-    WandbTrialCallback,
-    find_offline_runs,
-    iter_transaction_log,
     layer_key,
-    read_offline_run,
-    sweep_run_id,
-    trial_run_id,
 )
+from demp.track.sweep_run import SweepRunLogger
+from demp.track.trial_run import WandbTrialCallback
+from demp.track.wandb import sweep_run_id, trial_run_id
+from demp.track.wandb_log import find_offline_runs, iter_transaction_log, read_offline_run
 
 wandb = pytest.importorskip("wandb")
 
@@ -162,7 +160,7 @@ def test_each_evaluation_is_logged_with_its_values(trial_run: dict[str, Any]) ->
     rows = [r for r in run.history if "val_acc" in r]
     assert [r[STEP_KEY] for r in rows] == [m["step"] for m in rec.evals] == [20, 40, 60, 80]
     for row, m in zip(rows, rec.evals):
-        for key in track.EVAL_METRICS:
+        for key in keys.EVAL_METRICS:
             assert row[key] == pytest.approx(m[key], rel=1e-12), key
         assert set(m["dead_fraction"]) == {"fc0", "fc1"}
         for g, frac in m["dead_fraction"].items():
@@ -395,21 +393,21 @@ def test_sweep_run_logs_frontier_hypervolume_and_counts(env: Path, tmp_path: Pat
     run = read_offline_run(run_dir)
     assert run.run_id == sweep_run_id(SWEEP) and run.job_type == "sweep" and run.group == SWEEP
     assert run.config["spec"] == {"trials": 4, "password": "***"}
-    assert run.series(track.HYPERVOLUME, track.SWEEP_STEP_KEY) == [
+    assert run.series(keys.HYPERVOLUME, keys.SWEEP_STEP_KEY) == [
         (1, 0.0855), (2, 0.4), (3, 0.4), (4, 0.4)]
-    last = run.rows_with(track.count_key("total"))[-1]
-    assert last[track.SWEEP_STEP_KEY] == last["_step"] == 4
-    assert last[track.count_key("complete")] == 3 and last[track.count_key("failed")] == 1
-    assert last[track.count_key("total")] == 4 and last[track.FRONTIER_SIZE] == 2
-    assert [r[track.SWEEP_STEP_KEY] for r in run.rows_with(track.FRONTIER_PLOT)] == [1, 3, 4]
-    columns, data = run.table(track.FRONTIER_TABLE)
+    last = run.rows_with(keys.count_key("total"))[-1]
+    assert last[keys.SWEEP_STEP_KEY] == last["_step"] == 4
+    assert last[keys.count_key("complete")] == 3 and last[keys.count_key("failed")] == 1
+    assert last[keys.count_key("total")] == 4 and last[keys.FRONTIER_SIZE] == 2
+    assert [r[keys.SWEEP_STEP_KEY] for r in run.rows_with(keys.FRONTIER_PLOT)] == [1, 3, 4]
+    columns, data = run.table(keys.FRONTIER_TABLE)
     assert columns == ["trial_id", "status", "val_acc", "param_sparsity", "demp.regularizer.peak"]
     assert data == [[r[c] for c in columns] for r in frontier]
-    columns, data = run.table(track.TRIALS_TABLE)
+    columns, data = run.table(keys.TRIALS_TABLE)
     assert [row[columns.index("on_frontier")] for row in data] == [True, True, False, False]
-    png = run.load_file(run.history[-1][track.FRONTIER_PLOT])
+    png = run.load_file(run.history[-1][keys.FRONTIER_PLOT])
     assert png.read_bytes()[:4] == b"\x89PNG"
-    assert run.summary[track.HYPERVOLUME] == 0.4 and run.exit_code == 0
+    assert run.summary[keys.HYPERVOLUME] == 0.4 and run.exit_code == 0
 
 
 def test_sweep_logger_survives_a_failing_wandb(env: Path, tmp_path: Path,
@@ -484,7 +482,7 @@ def refuse(*args, **kwargs):
     raise OSError("network disabled in this test")
 socket.getaddrinfo = refuse
 socket.create_connection = refuse
-from demp.track.wandb import SweepRunLogger
+from demp.track.sweep_run import SweepRunLogger
 import wandb
 logger = SweepRunLogger("s", mode="offline", dir=sys.argv[1])
 logger.update([], [], [0.1], {"complete": 1}, [("val_acc", "maximize")])

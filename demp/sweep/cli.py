@@ -5,6 +5,8 @@
     demp sweep status DIR
     demp sweep frontier DIR [--format csv|json|png] [--output PATH]
     demp sweep export DIR TRIAL [--output DIR]
+    demp sweep report DIR [--output PATH]
+    demp sweep dashboard DIR [--host 127.0.0.1] [--port 8080]
     demp sweep validate SPEC [--set KEY=VALUE ...]
 
 ``register(subparsers)`` adds the ``sweep`` command to the main ``demp`` parser; every
@@ -81,6 +83,19 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
                    help="target directory (default: DIR/exports/<trial id>)")
     p.set_defaults(func=cmd_export)
 
+    p = sub.add_parser("report", help="one self-contained HTML report (and PNGs), offline")
+    p.add_argument("directory", type=Path)
+    p.add_argument("--output", type=Path, default=None,
+                   help="the HTML file (default: DIR/report/index.html); PNGs go beside it")
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("dashboard", help="optuna-dashboard on the sweep's study")
+    p.add_argument("directory", type=Path)
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=int, default=8080, help="port (default 8080; 0: any free)")
+    p.set_defaults(func=cmd_dashboard)
+
     p = sub.add_parser("validate", help="check a spec without running it")
     p.add_argument("spec", type=Path)
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
@@ -103,9 +118,15 @@ def main(argv: list[str] | None = None) -> int:
 # ------------------------------------------------------------------------------ commands
 
 
-def _prepare_ray_env(spec: Any) -> None:
-    """Before Ray is imported: loopback-only unless the spec joins a cluster off this machine."""
+def _prepare_driver_env(spec: Any) -> None:
+    """Before Ray is imported: loopback-only unless the spec joins a cluster off this machine.
+
+    A driver also owns its W&B service: ``WANDB_SERVICE`` inherited from a parent process (a
+    notebook, a test) would make this driver's runs streams of the parent's wandb-core, and a
+    killed driver would leave its run id "in use" there, so the resumed driver could not open it.
+    """
     os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0" if spec.ray.is_local else "1")
+    os.environ.pop("WANDB_SERVICE", None)
 
 
 def _display(quiet: bool) -> Any | None:
@@ -120,7 +141,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     spec = load_spec(args.spec, args.overrides)
     for w in spec_warnings(spec):
         err_console.print(f"[yellow]warning:[/yellow] {w}", highlight=False)
-    _prepare_ray_env(spec)
+    _prepare_driver_env(spec)
     from demp.sweep.runner import run_sweep
 
     t0 = time.time()
@@ -131,7 +152,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_resume(args: argparse.Namespace) -> int:
     outcome = load_sweep(args.directory)  # validates the directory and its spec first
-    _prepare_ray_env(outcome.spec)
+    _prepare_driver_env(outcome.spec)
     from demp.sweep.runner import resume_sweep
 
     t0 = time.time()
@@ -163,8 +184,9 @@ def cmd_status(args: argparse.Namespace) -> int:
                       highlight=False)
     else:
         console.print("driver: done", highlight=False)
-    console.print(f"optuna: study {spec.resolved_study_name!r} — `optuna-dashboard "
-                  f"{storage_label(spec.storage, paths)}`", highlight=False)
+    console.print(f"optuna: study {spec.resolved_study_name!r} in "
+                  f"{storage_label(spec.storage, paths)} — watch it with `demp sweep dashboard "
+                  f"{paths.root}`", highlight=False)
     print_frontier(outcome.frontier)
     failed = [r for r in outcome.records if r.status == "failed"]
     for r in failed:
@@ -266,6 +288,35 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from demp.track.report import write_report
+
+    target = write_report(args.directory, args.output)
+    console.print(f"report: {target} (self-contained; PNGs beside it in {target.parent})",
+                  highlight=False)
+    return 0
+
+
+def cmd_dashboard(args: argparse.Namespace) -> int:
+    from demp.sweep.dashboard import is_loopback, make_dashboard_server, url_of
+
+    server, study, storage = make_dashboard_server(args.directory, args.host, args.port)
+    if not is_loopback(args.host):
+        err_console.print(f"[yellow]warning:[/yellow] optuna-dashboard has no authentication and "
+                          f"can edit the study; it is listening on {args.host}, reachable from "
+                          f"other machines", highlight=False)
+    console.print(f"optuna-dashboard: {url_of(server)}  (study {study!r} in {storage}; Ctrl-C "
+                  f"stops it)", highlight=False)
+    sys.stdout.flush()
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return 0
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
     from demp.sweep.spec import load_spec, spec_warnings
 
@@ -326,6 +377,10 @@ def print_outcome(outcome: SweepOutcome, seconds: float) -> None:
     p = outcome.paths
     console.print(f"files: {p.frontier_csv}, {p.frontier_json}, {p.frontier_png}",
                   highlight=False)
+    offline = sorted(p.wandb.glob("offline-run-*")) if p.wandb.is_dir() else []
+    if offline:
+        console.print(f"W&B: {len(offline)} offline run directories in {p.wandb} — upload with "
+                      f"`wandb sync {p.wandb}/offline-run-*`", highlight=False)
     if sum(c.values()) < outcome.spec.trials:
         console.print(f"stopped before the planned {outcome.spec.trials} trials; continue with "
                       f"`demp sweep resume {p.root}`", highlight=False)

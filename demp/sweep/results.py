@@ -183,18 +183,24 @@ def counts(records: list[TrialRecord]) -> dict[str, int]:
     return out
 
 
+def _row(r: TrialRecord, metrics: list[str]) -> dict[str, Any]:
+    row: dict[str, Any] = {"trial_id": r.trial_id, "optuna_trial": r.number}
+    for m in [*metrics, *SUMMARY_METRICS]:
+        row.setdefault(m, r.metrics.get(m))
+    for path, value in sorted(r.params.items()):
+        row[path] = value
+    return row
+
+
 def frontier_rows(frontier: Frontier) -> list[dict[str, Any]]:
     """One flat row per frontier trial: ids, objectives, summary metrics, parameters, checkpoint."""
-    rows = []
-    for r in frontier.members:
-        row: dict[str, Any] = {"trial_id": r.trial_id, "optuna_trial": r.number}
-        for m in [*frontier.metrics, *SUMMARY_METRICS]:
-            row.setdefault(m, r.metrics.get(m))
-        for path, value in sorted(r.params.items()):
-            row[path] = value
-        row["checkpoint"] = r.checkpoint
-        rows.append(row)
-    return rows
+    return [{**_row(r, frontier.metrics), "checkpoint": r.checkpoint} for r in frontier.members]
+
+
+def trial_rows(records: list[TrialRecord], metrics: list[str]) -> list[dict[str, Any]]:
+    """One flat row per finished trial, in finish order: the frontier row's columns plus status
+    and reason (the W&B sweep run's ``trials`` table, the offline report's trial list)."""
+    return [{**_row(r, metrics), "status": r.status, "reason": r.reason} for r in records]
 
 
 def frontier_document(frontier: Frontier, records: list[TrialRecord], name: str,

@@ -32,6 +32,13 @@ searcher stops suggesting once the study holds ``trials`` trials of this sweep (
 excluded), which keeps the planned count even when Ray's snapshot lags. The frontier is always
 recomputed from ``trials.jsonl``.
 
+W&B (``spec.wandb``, default ``auto``): each trial opens its own run (``demp.sweep.trial``), and
+the driver's ``SweepMonitor`` keeps the sweep's run (``demp.track.sweep_run.SweepRunLogger``)
+up to date as trials end: frontier and all-trials tables, the frontier plot, hypervolume history,
+trial counts. It is finished when Tune returns (exit code 1 if Tune raised); a resumed driver
+opens the same run id again and logs the state it starts from. Run files go to
+``<sweep dir>/wandb/``. A W&B failure disables that run with a warning, never the sweep.
+
 Known limit: a trial that is created and ends (without reporting a checkpoint, e.g. an
 exception at start-up) between two snapshots, right before a SIGKILL, stays in trials.jsonl and
 Optuna but is missing from Ray's experiment state; resume reports it in its notes.
@@ -63,15 +70,15 @@ from ray.tune.search.optuna import OptunaSearch
 
 from demp.config import ConfigError
 from demp.sweep.results import (
-    Frontier, SweepOutcome, TrialLog, TrialRecord, classify, compute_frontier, finalize,
-    write_frontier_files,
+    Frontier, SweepOutcome, TrialLog, TrialRecord, classify, compute_frontier, counts, finalize,
+    frontier_rows, trial_rows, write_frontier_files,
 )
 from demp.sweep.spec import SweepSpec, dump_spec, load_spec
 from demp.sweep.storage import (
     DriverLock, SweepPaths, check_not_moved, driver_owner, open_storage, record_driver_run,
     repair_journal, storage_label, study_exists,
 )
-from demp.sweep.trial import RECORD_FILE, demp_trial, read_record
+from demp.sweep.trial import RECORD_FILE, demp_trial, read_record, wandb_settings
 
 logger = logging.getLogger(__name__)
 
@@ -253,7 +260,8 @@ def make_tuner(spec: SweepSpec, paths: SweepPaths, storage: Any,
                trainable: Callable[..., Any]) -> tune.Tuner:
     return tune.Tuner(
         _with_resources(spec, trainable),
-        param_space={"base": spec.base.model_dump(mode="json"), "objectives": spec.metrics},
+        param_space={"base": spec.base.model_dump(mode="json"), "objectives": spec.metrics,
+                     "wandb": wandb_settings(spec, paths.root)},
         tune_config=tune.TuneConfig(
             search_alg=make_searcher(spec, storage), scheduler=make_scheduler(spec),
             num_samples=spec.trials, reuse_actors=True, trial_dirname_creator=_trial_dirname),
@@ -269,7 +277,8 @@ def make_tuner(spec: SweepSpec, paths: SweepPaths, storage: Any,
 
 
 class SweepMonitor:
-    """Driver-side bookkeeping while Tune runs: trials.jsonl, frontier files, live display."""
+    """Driver-side bookkeeping while Tune runs: trials.jsonl, frontier files, live display, and
+    the sweep's W&B run (``SweepRunLogger``, unless the spec disables W&B)."""
 
     def __init__(self, spec: SweepSpec, paths: SweepPaths, display: Any | None) -> None:
         self.spec = spec
@@ -279,10 +288,27 @@ class SweepMonitor:
         self.records = self.log.records()
         self.frontier = self._frontier()
         self.trials: dict[str, Any] = {}  # Ray's trials as of the last loop step
+        self.wandb = sweep_run_logger(spec, paths)
 
     def _frontier(self) -> Frontier:
         return compute_frontier(self.records, self.spec.metrics, self.spec.directions,
                                 self.spec.reference_point())
+
+    def start(self) -> None:
+        """Open the sweep's W&B run; a resumed sweep logs the state it starts from."""
+        if self.wandb is not None and self.wandb.start() and self.records:
+            self.log_wandb()
+
+    def log_wandb(self) -> None:
+        if self.wandb is None:
+            return
+        self.wandb.update(frontier_rows(self.frontier), trial_rows(self.records, self.spec.metrics),
+                          [hv for _, hv in self.frontier.history], counts(self.records),
+                          list(zip(self.spec.metrics, self.spec.directions)))
+
+    def close(self, exit_code: int = 0) -> None:
+        if self.wandb is not None:
+            self.wandb.finish(exit_code=exit_code)
 
     def record(self, trial: Any, errored: bool) -> None:
         result = {k: v for k, v in (trial.last_result or {}).items() if k != "config"}
@@ -301,6 +327,7 @@ class SweepMonitor:
         self.frontier = self._frontier()
         write_frontier_files(self.frontier, self.records, self.spec.name, self.spec.trials,
                              self.paths.frontier_csv, self.paths.frontier_json)
+        self.log_wandb()
         if self.display is not None:
             self.display.finished(rec, self)
 
@@ -331,18 +358,37 @@ def error_reason(trial: Any) -> str:
 _MONITOR: SweepMonitor | None = None
 
 
+def sweep_run_logger(spec: SweepSpec, paths: SweepPaths) -> Any | None:
+    """The sweep's W&B run (files in ``<sweep dir>/wandb/``), or None when W&B is disabled."""
+    if spec.wandb.mode == "disabled":
+        return None
+    from demp.track.sweep_run import SweepRunLogger
+    from demp.track.wandb import settings_kwargs
+
+    return SweepRunLogger(spec.name, **settings_kwargs(spec.wandb), dir=paths.root, silent=True,
+                          config={"spec": spec.model_dump(mode="json")})
+
+
 @contextmanager
 def monitoring(monitor: SweepMonitor) -> Iterator[SweepMonitor]:
+    """Installs ``monitor`` for ``ForwardToMonitor`` while Tune runs; closes its W&B run (exit
+    code 1 when Tune raised) and display afterwards."""
     global _MONITOR
     _MONITOR = monitor
     if monitor.display is not None:
         monitor.display.start(monitor)
+    exit_code = 1
     try:
+        monitor.start()
         yield monitor
+        exit_code = 0
     finally:
-        if monitor.display is not None:
-            monitor.display.stop()
-        _MONITOR = None
+        try:
+            monitor.close(exit_code)
+        finally:
+            if monitor.display is not None:
+                monitor.display.stop()
+            _MONITOR = None
 
 
 class ForwardToMonitor(tune.Callback):

@@ -121,11 +121,22 @@ class EarlyStoppingSpec(StrictModel):
 
 
 class WandbSpec(StrictModel):
-    """Placeholder for W&B tracking (used by a later issue); never needs network when disabled."""
+    """W&B tracking: a run per trial (group = sweep name) and one for the sweep.
 
-    mode: Literal["online", "offline", "disabled"] = "disabled"
-    project: str | None = None
-    entity: str | None = None
+    Run files go to ``<sweep dir>/wandb/``. The API key is never part of the spec: W&B reads it
+    from ``WANDB_API_KEY`` or its netrc entry (``wandb login``). A W&B failure never fails a
+    trial or the sweep; it disables that run with a warning.
+    """
+
+    mode: Literal["auto", "online", "offline", "disabled"] = Field(
+        "auto", description="auto: WANDB_MODE if set, else online when an API key is configured "
+        "and offline otherwise (sync later with `wandb sync <sweep dir>/wandb/offline-run-*`); "
+        "disabled: W&B is never started.")
+    project: str | None = Field(None, description="W&B project (default: WANDB_PROJECT or "
+                                "'demp').")
+    entity: str | None = Field(None, description="W&B entity (default: the key's user).")
+    tags: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
+        default_factory=list, description="Tags on every run of the sweep.")
 
 
 class SweepSpec(StrictModel):

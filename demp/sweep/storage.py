@@ -6,7 +6,7 @@ A sweep directory is self-contained, so ``demp sweep resume DIR`` needs nothing 
       spec.yaml        the validated spec with all defaults filled in (what resume reads back)
       sweep.json       bookkeeping: absolute directory, study name, storage kind, driver runs
       optuna.journal   the Optuna study (JournalStorage) unless spec.storage names a database;
-                       ``optuna-dashboard <dir>/optuna.journal`` reads it while the sweep runs
+                       ``demp sweep dashboard <dir>`` (optuna-dashboard) reads it live
       ray/             the Ray Tune experiment: tuner.pkl, experiment_state-*.json, searcher
                        state, and one ``trial_<id>/`` per trial (result.json, progress.csv,
                        error.txt, ``checkpoint_NNNNNN/`` = checkpoint.pt + record.json)
@@ -16,6 +16,10 @@ A sweep directory is self-contained, so ``demp sweep resume DIR`` needs nothing 
       frontier.json    frontier rows + objectives, reference point, hypervolume and its history
       frontier.png     accuracy vs. sparsity, frontier highlighted, dominated trials grey
       driver.pid       "pid host" of the live driver; a stale one (dead pid) is ignored
+      wandb/           W&B run directories (``offline-run-*`` / ``run-*``): one per attempt of
+                       each trial (job_type trial) and per driver run (the sweep's own run);
+                       upload offline ones with ``wandb sync <dir>/wandb/offline-run-*``
+      report/          what ``demp sweep report`` wrote: index.html (self-contained) and PNGs
       exports/<trial>/ what ``demp sweep export`` wrote
 
 Only one driver may work on a sweep at a time (``DriverLock``): two drivers would both ask Optuna
@@ -41,6 +45,8 @@ JOURNAL_FILE = "optuna.journal"
 RAY_DIR = "ray"
 TRIALS_FILE = "trials.jsonl"
 DRIVER_FILE = "driver.pid"
+WANDB_DIR = "wandb"
+REPORT_DIR = "report"
 
 
 @dataclass(frozen=True)
@@ -88,6 +94,15 @@ class SweepPaths:
     @property
     def driver(self) -> Path:
         return self.root / DRIVER_FILE
+
+    @property
+    def wandb(self) -> Path:
+        """W&B's run directories; ``wandb.init(dir=root)`` puts them here."""
+        return self.root / WANDB_DIR
+
+    @property
+    def report(self) -> Path:
+        return self.root / REPORT_DIR
 
     def export_dir(self, trial_id: str) -> Path:
         return self.root / "exports" / trial_id

@@ -21,15 +21,23 @@ Each reported record carries three flags the driver classifies trials by:
 
 Other exceptions propagate: Ray records them and retries the trial from its last checkpoint up
 to ``retries`` times.
+
+W&B: unless the spec disables it, the trial attaches a ``WandbTrialCallback`` (settings under
+``config["wandb"]``, see ``wandb_settings``). Its run id is derived from the sweep name and the
+Ray trial id, so every attempt of a trial (a retry, a resumed sweep) continues the same run; its
+files go to ``<sweep dir>/wandb/``. The run is closed however the attempt ends: finished by the
+trainer, with exit code 1 when training raises or diverges, as stopped when Ray Tune's scheduler
+stops the trial (``SystemExit`` out of ``tune.report``). A W&B failure never fails the trial.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import math
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ray import tune
 
@@ -37,7 +45,11 @@ from demp.config import ConfigError, TrainConfig, validate
 from demp.sweep.space import apply_params
 from demp.train.callbacks import Callback
 
+if TYPE_CHECKING:
+    from demp.track.trial_run import WandbTrialCallback
+
 RECORD_FILE = "record.json"
+logger = logging.getLogger(__name__)
 
 
 def flatten(record: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -101,8 +113,38 @@ def failure_record(objectives: list[str], reason: str, step: int = 0, total_step
     return record
 
 
+def wandb_settings(spec: Any, directory: str | Path) -> dict[str, Any]:
+    """The W&B part of every trial's config (plain data, no secrets): the spec's W&B section,
+    the sweep name (the runs' group), the directory their ``wandb/`` folder goes in, and whether
+    to sample system metrics (GPU trials only: utilization and memory are worth a chart there,
+    while on a CPU laptop the sampler only competes with training)."""
+    return {**spec.wandb.model_dump(mode="json"), "sweep": spec.name, "dir": str(directory),
+            "system_metrics": spec.resources.gpu > 0}
+
+
+def wandb_callback(config: dict[str, Any]) -> WandbTrialCallback | None:
+    """The trial's W&B run, or None when the sweep disables W&B (W&B is then never imported)."""
+    settings = config.get("wandb") or {}
+    if settings.get("mode", "disabled") == "disabled":
+        return None
+    try:
+        from demp.track.trial_run import WandbTrialCallback
+        from demp.track.wandb import settings_kwargs
+
+        trial_id = tune.get_context().get_trial_id() or "trial"
+        return WandbTrialCallback(
+            trial_id, settings.get("sweep"), **settings_kwargs(settings), dir=settings.get("dir"),
+            extra_config={"params": dict(config.get("params") or {}),
+                          "optuna_trial": config.get("optuna_trial")},
+            system_metrics=bool(settings.get("system_metrics")), silent=True)
+    except Exception as exc:  # noqa: BLE001 - W&B is never allowed to fail a trial
+        logger.warning("W&B tracking unavailable for this trial: %s: %s", type(exc).__name__, exc)
+        return None
+
+
 def demp_trial(config: dict[str, Any], callbacks: list[Callback] | None = None) -> None:
-    """The Ray Tune trainable of every sweep (``config`` = {"base", "params", "objectives"})."""
+    """The Ray Tune trainable of every sweep (``config`` = {"base", "params", "objectives",
+    "wandb"})."""
     from demp.train.trainer import Trainer, TrainingDiverged
 
     objectives = list(config.get("objectives") or [])
@@ -112,21 +154,44 @@ def demp_trial(config: dict[str, Any], callbacks: list[Callback] | None = None) 
         tune.report(failure_record(objectives, f"invalid trial config: {err}"))
         return
     start = tune.get_checkpoint()
-    if start is not None:
-        with start.as_directory() as directory:
-            record = read_record(directory)
-            if record is not None and record.get("final"):
-                # Finished before the driver restarted (Ray's snapshot lagged): report only.
-                tune.report({**record, "replayed": True})
-                return
-            step = int(record["step"]) if record else 0
-            reporter = ReportToTune(objectives, resumed_from_step=step)
-            trainer = Trainer(cfg, callbacks=[reporter, *(callbacks or [])],
-                              resume_from=directory)
-    else:
-        reporter = ReportToTune(objectives)
-        trainer = Trainer(cfg, callbacks=[reporter, *(callbacks or [])])
+    wb: WandbTrialCallback | None = None
     try:
-        trainer.fit()
-    except TrainingDiverged as err:
-        tune.report(reporter.failure(trainer, str(err)))
+        if start is not None:
+            with start.as_directory() as directory:
+                record = read_record(directory)
+                if record is not None and record.get("final"):
+                    # Finished before the driver restarted (Ray's snapshot lagged): report only.
+                    tune.report({**record, "replayed": True})
+                    return
+                step = int(record["step"]) if record else 0
+                wb = wandb_callback(config)
+                reporter = ReportToTune(objectives, resumed_from_step=step)
+                trainer = Trainer(cfg, callbacks=_callbacks(wb, reporter, callbacks),
+                                  resume_from=directory)
+        else:
+            wb = wandb_callback(config)
+            reporter = ReportToTune(objectives)
+            trainer = Trainer(cfg, callbacks=_callbacks(wb, reporter, callbacks))
+        try:
+            trainer.fit()
+        except TrainingDiverged as err:
+            if wb is not None:
+                wb.finish(exit_code=1)
+            tune.report(reporter.failure(trainer, str(err)))
+    except SystemExit:  # Ray Tune stopping the trial (its scheduler): not a failure
+        if wb is not None:
+            wb.stopped("scheduler")
+        raise
+    except BaseException:
+        if wb is not None:
+            wb.finish(exit_code=1)
+        raise
+    finally:
+        if wb is not None:
+            wb.finish(exit_code=0)  # a no-op unless a path above left the run open
+
+
+def _callbacks(wb: Callback | None, reporter: ReportToTune,
+               extra: list[Callback] | None) -> list[Callback]:
+    # W&B first: an evaluation is logged before tune.report (which may stop the trial) sees it.
+    return [*([wb] if wb is not None else []), reporter, *(extra or [])]

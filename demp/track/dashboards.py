@@ -1,7 +1,7 @@
 """The team's W&B dashboards as code: a workspace and a report built from one layout.
 
 ``DASHBOARD`` is the layout as plain data: sections of panels that name the W&B keys they plot,
-every key taken from the constants of ``demp.track.wandb`` (what the callbacks log), so the
+every key taken from the constants of ``demp.track.keys`` (what the callbacks log), so the
 dashboards cannot drift from the logging. ``build_workspace`` turns it into a
 ``wandb_workspaces.workspaces.Workspace``, ``build_report`` into a
 ``wandb_workspaces.reports.v2.Report``. Building needs no network; ``publish`` saves both and is
@@ -18,7 +18,8 @@ import sys
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from demp.track import wandb as keys
+from demp.track import keys
+from demp.track.wandb import mask_secret
 
 PanelKind = Literal["line", "scatter", "media", "table", "scalar"]
 Source = Literal["trial", "sweep"]
@@ -311,7 +312,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
         return 2
     except Exception as exc:  # noqa: BLE001 - network / auth / permission: report, don't trace
         print(f"error: publishing to {args.entity}/{args.project} failed: "
-              f"{type(exc).__name__}: {keys._mask(str(exc))}", file=sys.stderr)
+              f"{type(exc).__name__}: {mask_secret(str(exc))}", file=sys.stderr)
         return 1
     for what, url in urls.items():
         print(f"{what}: {url}")

@@ -1,0 +1,187 @@
+"""The sweep's own W&B run (job_type ``sweep``): frontier, hypervolume history, trial counts.
+
+The sweep driver (``demp.sweep.runner.SweepMonitor``) feeds ``SweepRunLogger.update`` each time a
+trial finishes and finishes the run when Tune returns; a resumed sweep opens the same run id again
+and continues it.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from demp.track.keys import (
+    FRONTIER_PLOT,
+    FRONTIER_TABLE,
+    JOB_SWEEP,
+    SWEEP_STEP_KEY,
+    TRIALS_TABLE,
+    sweep_rows,
+)
+from demp.track.wandb import GuardedRun, sweep_run_id
+
+
+class SweepRunLogger(GuardedRun):
+    """The sweep's own run (job_type ``sweep``): frontier, hypervolume history, trial counts.
+
+    Call ``update`` whenever a trial finishes. The hypervolume history is logged point by point
+    (x = finished trials), so each update only adds the new points, with the trial counts and the
+    frontier size. The tables (``frontier``, ``trials``) and the frontier plot are re-logged whole
+    (W&B shows the latest) when the frontier changed, every ``media_every`` updates otherwise,
+    and at ``finish``: re-logging a growing table after every trial would store O(trials²).
+
+    The frontier plot is a matplotlib image, not a ``wandb.plot.scatter``: that preset draws a
+    single series, so it cannot mark the frontier against the dominated trials, and it renders
+    only in the W&B app. The image looks the same offline, online and in the offline report; the
+    interactive view is the workspace's scatter of the trial runs' summaries and the ``trials``
+    table (its ``on_frontier`` column).
+    """
+
+    def __init__(self, sweep: str, *, mode: str = "auto", project: str | None = None,
+                 entity: str | None = None, dir: str | os.PathLike[str] | None = None,
+                 tags: Sequence[str] = (), config: Mapping[str, Any] | None = None,
+                 run_id: str | None = None, media_every: int = 10, system_metrics: bool = False,
+                 init_timeout: float = 60.0, finish_timeout: float = 300.0,
+                 fallback_offline: bool = True, silent: bool = False) -> None:
+        super().__init__(
+            run_id=run_id or sweep_run_id(sweep), job_type=JOB_SWEEP, mode=mode,
+            project=project, entity=entity, group=sweep, name=f"{sweep} (sweep)", dir=dir,
+            tags=tags, system_metrics=system_metrics, init_timeout=init_timeout,
+            finish_timeout=finish_timeout, fallback_offline=fallback_offline,
+            silent=silent)
+        self.sweep = sweep
+        self.config = dict(config or {})
+        self.media_every = max(1, int(media_every))
+        self._hv_logged: int | None = None
+        self._frontier_ids: tuple[str, ...] | None = None
+        self._since_media = 0
+        self._pending: tuple[Any, ...] | None = None  # the last update whose media is unlogged
+
+    def start(self) -> bool:
+        """Open the run now (``update`` does it on first use)."""
+        if not self._init({"sweep": self.sweep, **self.config}):
+            return False
+        run = self.run
+
+        def setup() -> None:
+            run.define_metric(SWEEP_STEP_KEY)
+            run.define_metric("sweep/*", step_metric=SWEEP_STEP_KEY)
+            # A resumed online run already holds the points logged before the driver stopped.
+            self._hv_logged = int(run.summary.get(SWEEP_STEP_KEY, 0) or 0)
+
+        self._guard("define_metric", setup)
+        return self.active
+
+    def update(self, frontier_rows: list[dict[str, Any]], all_rows: list[dict[str, Any]],
+               hv_history: list[float], counts: Mapping[str, int],
+               objectives: Sequence[tuple[str, str]]) -> None:
+        """Log the sweep's state after a trial finished.
+
+        Args:
+            frontier_rows: One flat dict per frontier trial (``demp.sweep.results.frontier_rows``).
+            all_rows: One flat dict per finished trial (``trial_id``, ``status``, metrics, params).
+            hv_history: Hypervolume after each finished trial, in finish order.
+            counts: Trials by status (``complete`` / ``truncated`` / ``failed``).
+            objectives: ``(metric, direction)`` pairs; the first two are the plot's axes.
+        """
+        if not self.enabled or (self.run is None and not self.start()):
+            return
+        run = self.run
+        n = len(hv_history)
+        rows = sweep_rows(len(frontier_rows), hv_history, counts,
+                          already_logged=self._hv_logged or 0)
+        ids = tuple(sorted(str(r.get("trial_id")) for r in frontier_rows))
+        self._since_media += 1
+        state = (list(frontier_rows), list(all_rows), list(objectives), n)
+        if ids != self._frontier_ids or self._since_media >= self.media_every:
+            media = self._guard("sweep tables", lambda: sweep_media(*state[:3]))
+            if media is None:
+                return
+            rows[-1].update(media)
+            self._frontier_ids, self._since_media, self._pending = ids, 0, None
+        else:
+            self._pending = state
+        for row in rows:
+            self._guard("log sweep", lambda row=row: run.log(row, step=row[SWEEP_STEP_KEY]))
+            if not self.active:
+                return
+        self._hv_logged = max(self._hv_logged or 0, n)
+        self._guard("summary", lambda: run.summary.update(
+            {"objectives": [list(o) for o in objectives]}))
+
+    def finish(self, exit_code: int = 0) -> None:
+        """Log the latest tables / plot if an update left them stale, then finish the run."""
+        pending, run = self._pending, self.run
+        self._pending = None
+        if pending is not None and run is not None and self.active:
+            frontier_rows, all_rows, objectives, n = pending
+            self._guard("sweep tables", lambda: run.log(
+                {SWEEP_STEP_KEY: n, **sweep_media(frontier_rows, all_rows, objectives)}, step=n))
+        super().finish(exit_code)
+
+
+def sweep_media(frontier_rows: list[dict[str, Any]], all_rows: list[dict[str, Any]],
+                objectives: Sequence[tuple[str, str]]) -> dict[str, Any]:
+    """The sweep run's tables and frontier plot (``SWEEP_MEDIA_KEYS``)."""
+    out = {FRONTIER_TABLE: table_of(frontier_rows),
+           TRIALS_TABLE: table_of(_mark_frontier(all_rows, frontier_rows))}
+    if objectives and all_rows:
+        out[FRONTIER_PLOT] = _frontier_image(frontier_rows, all_rows, objectives)
+    return out
+
+
+def table_of(rows: list[dict[str, Any]]) -> Any:
+    """A ``wandb.Table`` of flat dicts: columns in first-seen order, missing cells None."""
+    import wandb
+
+    columns: list[str] = []
+    for row in rows:
+        columns += [str(c) for c in row if str(c) not in columns]
+    data = [[_plain(row.get(c)) for c in columns] for row in rows]
+    return wandb.Table(columns=columns or ["trial_id"], data=data, allow_mixed_types=True)
+
+
+def _mark_frontier(all_rows: list[dict[str, Any]],
+                   frontier_rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    members = {r.get("trial_id") for r in frontier_rows}
+    return [{**r, "on_frontier": r.get("trial_id") in members} for r in all_rows]
+
+
+def frontier_png(frontier_rows: list[dict[str, Any]], all_rows: list[dict[str, Any]],
+                 objectives: Sequence[tuple[str, str]]) -> bytes:
+    """The frontier scatter of the sweep run (``demp.sweep.plot``, the one frontier plotter):
+    frontier rows in red, other complete rows grey, failed / truncated rows left out."""
+    from demp.sweep.plot import axes_metrics, frontier_scatter_png
+
+    x_m, y_m = axes_metrics([m for m, _ in objectives])
+    members = {r.get("trial_id") for r in frontier_rows}
+    rest = [r for r in all_rows if r.get("trial_id") not in members
+            and r.get("status", "complete") == "complete"]
+    return frontier_scatter_png([(r.get(x_m), r.get(y_m)) for r in frontier_rows],
+                                [(r.get(x_m), r.get(y_m)) for r in rest], x_m, y_m)
+
+
+def _frontier_image(frontier_rows: list[dict[str, Any]], all_rows: list[dict[str, Any]],
+                    objectives: Sequence[tuple[str, str]]) -> Any:
+    import wandb
+    from PIL import Image
+
+    png = frontier_png(frontier_rows, all_rows, objectives)
+    return wandb.Image(Image.open(io.BytesIO(png)), caption="frontier (red) and dominated trials")
+
+
+def _plain(value: Any) -> Any:
+    """Numpy scalars to Python, lists / dicts to JSON text (table cells stay scalar)."""
+    if hasattr(value, "item") and not isinstance(value, (list, dict, str)):
+        try:
+            return value.item()
+        except Exception:  # noqa: BLE001
+            return str(value)
+    if isinstance(value, (list, tuple, dict)):
+        return json.dumps(value, default=str)
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return str(value)
