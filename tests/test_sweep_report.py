@@ -163,6 +163,8 @@ def test_dashboard_serves_the_sweeps_study_on_loopback(offline_sweep: Any) -> No
     try:
         line = proc.stdout.readline()
         match = re.search(r"http://127\.0\.0\.1:(\d+)/dashboard/", line)
+        if not match and not line:  # stdout closed: the command is exiting; say why
+            proc.wait(timeout=30)
         assert match, (line + proc.stderr.read()) if proc.poll() is not None else line
         opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
         base = f"http://127.0.0.1:{match.group(1)}"
