@@ -15,6 +15,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_core import PydanticCustomError
 
+from demp.baselines.methods import MethodName, preset_value
+
 PositiveFloat = Annotated[float, Field(gt=0)]
 Fraction = Annotated[float, Field(gt=0, le=1)]
 
@@ -180,8 +182,46 @@ class DemPConfig(StrictModel):
         return self
 
 
+class EarlyConfig(StrictModel):
+    """When EarlySNAP / EarlyCroP-S prune (see ``demp.baselines.early``)."""
+
+    latest_fraction: float = Field(
+        0.5, gt=0, le=1, description="Prune at this fraction of training at the latest, if the "
+        "relative change of ||θ_t − θ_0|| has not fallen below 1 − density by then.")
+
+
+class SlimmingConfig(StrictModel):
+    """Network slimming: constant L1 on norm scales, a |γ| threshold, then fine-tuning."""
+
+    lam: float = Field(1e-4, ge=0, description="Constant λ of the L1 penalty on norm scales.")
+    threshold: float = Field(
+        1e-2, ge=0, description="Units whose norm scale |γ| is below this are removed.")
+    finetune_epochs: float = Field(
+        5.0, ge=0, description="Epochs trained after the removal (without L1), within the run's "
+        "epochs: the total budget is the same as any other method's.")
+
+
+class BaselineConfig(StrictModel):
+    """Settings of the structured baselines (``method`` snap, crop_it, early_*, slimming)."""
+
+    density: Fraction = Field(
+        0.5, description="ρ, the fraction of units kept (live / initial units) by SNAP, CroP-it "
+        "and their early variants; neural sparsity = 1 − ρ.")
+    steps: Annotated[int, Field(ge=1, le=20)] = Field(
+        5, description="Iterative pruning steps to reach the density.")
+    score_batches: Annotated[int, Field(ge=1)] = Field(
+        10, description="Training batches summed into each score.")
+    early: EarlyConfig = Field(default_factory=EarlyConfig)
+    slimming: SlimmingConfig = Field(default_factory=SlimmingConfig)
+
+
 class TrainConfig(StrictModel):
     """One training run: everything `demp train` and a sweep trial need."""
+
+    method: MethodName = Field(
+        "demp", description="demp, a DemP ablation (demp_no_noise, demp_constant, "
+        "demp_all_weights: presets over the demp section) or a structured baseline (snap, "
+        "crop_it, early_snap, early_crop_s, slimming: DemP off, settings under `baseline`).")
 
     model: ModelConfig = Field(default_factory=ModelConfig)
     data: DataConfig = Field(default_factory=DataConfig)
@@ -210,6 +250,7 @@ class TrainConfig(StrictModel):
     checkpoint_interval: Annotated[int, Field(ge=1)] | None = Field(
         None, description="Steps between checkpoints in output_dir (default: at each eval)."
     )
+    baseline: BaselineConfig = Field(default_factory=BaselineConfig)
 
     @model_validator(mode="after")
     def _cross_field_rules(self) -> "TrainConfig":
@@ -217,11 +258,23 @@ class TrainConfig(StrictModel):
             raise PydanticCustomError(
                 "field", "lr_schedule.milestones: the `step` schedule needs milestones")
         reg = self.demp.regularizer
-        if (self.demp.enabled and reg.enabled and reg.target == "norm_scales"
-                and not self.model.norm and self.model.name in ("mlp", "small_cnn")):
+        # the rules read the settings the method's preset gives (see demp.baselines.methods)
+        demp_on = preset_value(self.method, "demp.enabled", self.demp.enabled)
+        target = preset_value(self.method, "demp.regularizer.target", reg.target)
+        no_norm = not self.model.norm and self.model.name in ("mlp", "small_cnn")
+        if demp_on and reg.enabled and target == "norm_scales" and no_norm:
             raise PydanticCustomError(
                 "field", "demp.regularizer.target: norm_scales needs model.norm=true "
                 "(or use target all_weights)")
+        if self.method == "slimming" and no_norm:
+            raise PydanticCustomError(
+                "field", "model.norm: method slimming prunes by normalization scales and needs "
+                "model.norm=true")
+        finetune = self.baseline.slimming.finetune_epochs
+        if self.method == "slimming" and self.max_steps is None and finetune >= self.epochs:
+            raise PydanticCustomError(
+                "field", f"baseline.slimming.finetune_epochs: must be below epochs "
+                f"({self.epochs:g}); fine-tuning is part of the run's budget (got {finetune:g})")
         return self
 
 

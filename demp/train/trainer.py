@@ -3,7 +3,9 @@
 One step: data loss backward → read which entries got a non-zero gradient → add λ_t·∂R/∂θ →
 optimizer step → LR step → θ += σ_t·ξ on those entries. Every ``prune_interval`` steps (and at
 step 0 and the end) dead units are detected and removed. Everything else (Ray, W&B, progress
-bars, files) attaches through callbacks.
+bars, files) attaches through callbacks. A structured baseline (``method`` snap, crop_it,
+early_*, slimming; ``demp.baselines``) runs with DemP off and hooks in at the same two points:
+before each step (where the death check sits, and once at the end) and before the optimizer step.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from demp.baselines.methods import build_baseline
+from demp.baselines.methods import resolve as resolve_method
 from demp.config import TrainConfig, validate
 from demp.data import Data, _generator, build_data, steps_for
 from demp.models import PrunableNet, build_model
@@ -79,7 +83,10 @@ class Trainer:
 
     def __init__(self, cfg: TrainConfig | dict[str, Any], callbacks: list[Callback] | None = None,
                  resume_from: str | Path | None = None, data: Data | None = None) -> None:
-        self.cfg = cfg if isinstance(cfg, TrainConfig) else validate(TrainConfig, cfg)
+        # the method's preset (an ablation's switch, DemP off for a baseline) applied: the
+        # config saved and logged is the one that runs
+        self.cfg = resolve_method(cfg if isinstance(cfg, TrainConfig)
+                                  else validate(TrainConfig, cfg))
         cfg = self.cfg
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
@@ -115,6 +122,8 @@ class Trainer:
         self._stop = False
         self._last_checked = -1
         self._interval_start, self._interval_steps = time.perf_counter(), 0
+        # a structured baseline (SNAP, CroP-it, early variants, slimming), None for DemP methods
+        self.baseline = build_baseline(cfg)
         if resume_from is not None:
             self._load(resume_from)
         self.flops = inference_flops(self.model, self.data.input_shape)
@@ -160,6 +169,8 @@ class Trainer:
 
     def advance(self) -> float:
         """One iteration of the loop: the death check if due, one step, an evaluation if due."""
+        if self.baseline is not None:
+            self.baseline.before_step(self)
         if self.death_enabled and self.step % self.demp.death.prune_interval == 0:
             self.prune_dead()
         t0 = time.perf_counter()
@@ -181,6 +192,8 @@ class Trainer:
 
     def finish(self) -> dict[str, Any]:
         """The end-of-training death check, final evaluation, final model and on_end."""
+        if self.baseline is not None and self.step >= self.total_steps:
+            self.baseline.before_step(self)
         if self.death_enabled and self.step >= self.total_steps:
             self.prune_dead()
         summary = self.evaluate(self._mean_step_time(), getattr(self, "_last_loss", float("nan")))
@@ -217,6 +230,8 @@ class Trainer:
             masks = live_masks(params)
         if lam > 0:
             add_penalty_grad(self._reg_params, self.demp.regularizer.kind, lam)
+        if self.baseline is not None:
+            self.baseline.before_optimizer_step(self)
         if cfg.grad_clip:
             nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
         self.optimizer.step()
@@ -351,6 +366,7 @@ class Trainer:
             "initial_params": self.initial_params,
             "initial_flops": self.initial_flops,
             "controller": self.controller.state_dict() if self.controller is not None else None,
+            "baseline": self.baseline.state_dict() if self.baseline is not None else None,
             "rng": ckpt.rng_state(),
         }
         return ckpt.save(directory, payload)
@@ -378,4 +394,6 @@ class Trainer:
         self.initial_flops = int(data["initial_flops"])
         if self.controller is not None and data.get("controller"):
             self.controller.load_state_dict(data["controller"])
+        if self.baseline is not None and data.get("baseline") is not None:
+            self.baseline.load_state_dict(data["baseline"])
         ckpt.set_rng_state(data["rng"])
