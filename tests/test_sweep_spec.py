@@ -318,8 +318,11 @@ def test_spec_defaults_are_explicit():
     (None, True), ("127.0.0.1:6379", True), ("localhost:6379", True),
     ("ray://127.0.0.1:10001", True), ("auto", False), ("10.0.0.5:6379", False),
     ("ray://head.cluster:10001", False)])
-def test_ray_address_locality_decides_loopback_binding(address, local):
-    assert validate_spec({**good(), "ray": {"address": address}}).ray.is_local is local
+def test_ray_address_locality_decides_loopback_binding(address, local, monkeypatch):
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    shared = {"output_root": "/mnt/demp/sweeps",
+              "ray": {"address": address, "shared_paths": ["/mnt/demp"]}}
+    assert validate_spec({**good(), **shared}).ray.is_local is local
 
 
 def test_cli_validate_prints_one_line_per_bad_field(tmp_path, capsys):
