@@ -4,6 +4,7 @@
     demp sweep resume DIR [--quiet]
     demp sweep status DIR
     demp sweep frontier DIR [--format csv|json|png] [--output PATH]
+    demp sweep compare DIR1 DIR2 ... [--reference V,V] [--output PNG] [--format table|json|csv]
     demp sweep export DIR TRIAL [--output DIR]
     demp sweep report DIR [--output PATH]
     demp sweep dashboard DIR [--host 127.0.0.1] [--port 8080]
@@ -28,9 +29,11 @@ from typing import Any
 
 from rich.console import Console, Group
 from rich.live import Live
+from rich.markup import escape
 from rich.table import Table
 
 from demp.config import ConfigError
+from demp.sweep.compare import add_compare_parser
 from demp.sweep.results import Frontier, SweepOutcome, TrialRecord, counts, load_sweep
 
 # Pipes and logs get wide tables instead of rich's 80-column default.
@@ -100,6 +103,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("spec", type=Path)
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     p.set_defaults(func=cmd_validate)
+    add_compare_parser(sub)  # demp sweep compare: several sweeps under one reference point
     return sweep
 
 
@@ -111,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except ConfigError as err:
         for line in str(err).splitlines():
-            err_console.print(f"[red]error:[/red] {line}", highlight=False, markup=True)
+            err_console.print(f"[red]error:[/red] {escape(line)}", highlight=False, markup=True)
         return 2
 
 
@@ -187,6 +191,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     console.print(f"optuna: study {spec.resolved_study_name!r} in "
                   f"{storage_label(spec.storage, paths)} — watch it with `demp sweep dashboard "
                   f"{paths.root}`", highlight=False)
+    print_target(outcome)
     print_frontier(outcome.frontier)
     failed = [r for r in outcome.records if r.status == "failed"]
     for r in failed:
@@ -326,9 +331,17 @@ def cmd_validate(args: argparse.Namespace) -> int:
     params = ", ".join(spec.space)
     console.print(f"{args.spec}: valid — {spec.trials} trials, sampler {spec.sampler.name} "
                   f"(seed {spec.sampler.seed}), objectives "
-                  f"{', '.join(f'{o.direction} {o.metric}' for o in spec.objectives)}; "
-                  f"searching {params}", highlight=False)
+                  f"{', '.join(f'{o.direction} {o.metric}' for o in spec.objectives)}"
+                  f"{_constraint_text(spec)}; searching {params}", highlight=False)
     return 0
+
+
+def _constraint_text(spec: Any) -> str:
+    target = spec.base.demp.target
+    if target is None:
+        return ""
+    return (f" subject to |{target.metric} - {target.value:g}| <= "
+            f"{spec.resolved_tolerance:g}")
 
 
 # ------------------------------------------------------------------------------ output
@@ -368,11 +381,32 @@ def print_frontier(frontier: Frontier) -> None:
     console.print(frontier_table(frontier))
 
 
+def print_target(outcome: SweepOutcome) -> None:
+    """Target-sparsity sweeps: the target, how many complete trials met it, and each that did
+    not (kept in the study and trials.jsonl, left off the result)."""
+    spec = outcome.spec
+    target = spec.base.demp.target
+    if target is None:
+        return
+    done = [r for r in outcome.records if r.status == "complete"]
+    missed = [r for r in done if r.feasible is False]
+    console.print(f"target: {target.metric} = {target.value:g} ± {spec.resolved_tolerance:g} — "
+                  f"{len(done) - len(missed)} feasible, {len(missed)} infeasible",
+                  highlight=False)
+    for r in missed:
+        value = r.metrics.get(target.metric)
+        shown = f"{value:.4f}" if isinstance(value, float) and target.metric != "flops" \
+            else _fmt(value)
+        console.print(f"[yellow]infeasible[/yellow] {r.trial_id}: {target.metric} = {shown}",
+                      highlight=False)
+
+
 def print_outcome(outcome: SweepOutcome, seconds: float) -> None:
     c = outcome.counts
     console.print(f"[bold]{outcome.spec.name}[/bold]: {sum(c.values())} trials in {seconds:.0f} s "
                   f"— {c['complete']} complete, {c['truncated']} truncated, {c['failed']} failed",
                   highlight=False)
+    print_target(outcome)
     print_frontier(outcome.frontier)
     p = outcome.paths
     console.print(f"files: {p.frontier_csv}, {p.frontier_json}, {p.frontier_png}",
@@ -393,6 +427,8 @@ def _line(rec: TrialRecord, monitor: Any) -> str:
     n = len(monitor.records)
     metrics = "  ".join(f"{m}={_fmt(rec.metrics.get(m))}" for m in monitor.spec.metrics)
     tail = f"  ({rec.reason})" if rec.reason else ""
+    if rec.feasible is False:
+        tail += "  (infeasible: misses the sparsity target)"
     return (f"[{n:>3}/{monitor.spec.trials}] {rec.trial_id} {rec.status:<9} {metrics}  "
             f"HV={monitor.frontier.hypervolume:.4f}{tail}")
 

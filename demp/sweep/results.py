@@ -5,7 +5,9 @@ by its Ray trial id. It is append-only and read with "first record per trial win
 that a resumed driver sees finish a second time (Ray's experiment snapshot can lag the last
 completion) is never counted twice. Its order is the finish order the hypervolume history uses.
 
-Only trials that ran to their end (``complete``) enter the frontier. Trials stopped early
+Only trials that ran to their end (``complete``) enter the frontier, and in a target-sparsity
+sweep only the feasible ones among them (``feasible``: |achieved − target| within the spec's
+tolerance; ``violation`` is Optuna's constraint value, ≤ 0 when feasible). Trials stopped early
 (``truncated``) and failed ones are listed but kept out, exactly as Optuna is told (PRUNED /
 FAIL rather than COMPLETE). This module imports neither Ray nor Optuna so that ``status`` and
 ``frontier`` are quick to run next to a live sweep.
@@ -46,6 +48,8 @@ class TrialRecord:
     failures: int = 0
     checkpoint: str | None = None
     finished: float = field(default_factory=time.time)
+    feasible: bool | None = None       # target-sparsity sweeps only (complete trials)
+    violation: float | None = None
 
     def objective_values(self, metrics: list[str]) -> list[float]:
         return [float(self.metrics.get(m, math.nan)) for m in metrics]
@@ -158,7 +162,7 @@ class Frontier:
 
 def compute_frontier(records: list[TrialRecord], metrics: list[str], directions: list[str],
                      reference: list[float]) -> Frontier:
-    complete = [r for r in records if r.status == "complete"]
+    complete = [r for r in records if r.status == "complete" and r.feasible is not False]
     points = np.array([r.objective_values(metrics) for r in complete], dtype=float)
     points = points.reshape(len(complete), len(metrics))
     ranks = [0] * len(complete)
@@ -168,7 +172,7 @@ def compute_frontier(records: list[TrialRecord], metrics: list[str], directions:
     hv_complete = hypervolume_history(points, directions, reference) if complete else []
     history, current, j = [], 0.0, 0
     for r in records:
-        if r.status == "complete":
+        if r.status == "complete" and r.feasible is not False:
             current = hv_complete[j]
             j += 1
         history.append((r.trial_id, current))

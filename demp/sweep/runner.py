@@ -51,6 +51,7 @@ import math
 import os
 import shutil
 import sys
+import time
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -69,10 +70,12 @@ from ray.tune.search import ConcurrencyLimiter, Searcher
 from ray.tune.search.optuna import OptunaSearch
 
 from demp.config import ConfigError
+from demp.sweep.cluster import effective_address
 from demp.sweep.results import (
     Frontier, SweepOutcome, TrialLog, TrialRecord, classify, compute_frontier, counts, finalize,
     frontier_rows, trial_rows, write_frontier_files,
 )
+from demp.sweep.scheduler import STATE_FILE as SCHEDULER_STATE_FILE, ParetoAsha
 from demp.sweep.spec import SweepSpec, dump_spec, load_spec
 from demp.sweep.storage import (
     DriverLock, SweepPaths, check_not_moved, driver_owner, open_storage, record_driver_run,
@@ -86,6 +89,7 @@ logger = logging.getLogger(__name__)
 # the snapshot is small and a lagging one is what a killed driver has to reconcile.
 SNAPSHOT_PERIOD_S = "2"
 LOST_REASON = "lost: suggested after Ray's last experiment snapshot, before the driver stopped"
+TARGET_CONSTRAINT = "target"  # Optuna constraint key of target-sparsity sweeps
 
 
 # ------------------------------------------------------------------------------ Ray and Optuna
@@ -96,7 +100,7 @@ def init_ray(spec: SweepSpec) -> bool:
     if ray.is_initialized():
         return False
     quiet = dict(include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
-    if spec.ray.address is None:
+    if effective_address(spec.ray.address) is None:  # else join it (RAY_ADDRESS in a Ray job)
         ray.init(num_cpus=spec.ray.num_cpus, num_gpus=spec.ray.num_gpus, **quiet)
         if ray.util.get_node_ip_address() != "127.0.0.1":
             ray.shutdown()
@@ -150,11 +154,18 @@ class DempOptunaSearch(OptunaSearch):
     failed → FAIL, each with ``status`` / ``reason`` user attributes. Suggestions carry the Optuna
     trial number and the parameters under ``params``, and the Ray trial id is stored on the
     Optuna trial, which is what lets a resumed driver match the two.
+
+    In a target-sparsity sweep a complete trial also gets its constraint value
+    (``Trial.set_constraint``, Optuna 5's replacement for the deprecated ``constraints_func``;
+    > 0 is infeasible) before it is told, so every sampler and ``study.best_trials`` see it and
+    an infeasible trial stays in the study. ``budget_s`` (the spec's ``time_budget_s``) stops
+    new suggestions once that much time has passed in this driver run.
     """
 
     def __init__(self, space: Callable[..., Any], metrics: list[str], directions: list[str],
                  sampler: optuna.samplers.BaseSampler, study_name: str, storage: Any,
-                 planned: int) -> None:
+                 planned: int, constraint: Callable[..., float | None] | None = None,
+                 budget_s: float | None = None) -> None:
         modes = ["max" if d == "maximize" else "min" for d in directions]
         single = len(metrics) == 1
         super().__init__(space, metric=metrics[0] if single else metrics,
@@ -162,6 +173,21 @@ class DempOptunaSearch(OptunaSearch):
                          study_name=study_name, storage=storage)
         self._objectives = list(metrics)
         self._planned = planned
+        self._constraint = constraint  # SweepSpec.constraint_violation in target mode
+        self._budget_s = budget_s
+        self._budget_start: float | None = None  # this driver run's first suggestion
+
+    def _out_of_time(self) -> bool:
+        """``time_budget_s``: no new trial after the budget, counted per driver run."""
+        if self._budget_s is None:
+            return False
+        if self._budget_start is None:
+            self._budget_start = time.monotonic()
+        return time.monotonic() - self._budget_start >= self._budget_s
+
+    def restore(self, checkpoint_path: str) -> None:
+        super().restore(checkpoint_path)
+        self._budget_start = None  # a resumed driver gets a fresh budget
 
     def _attributed(self) -> int:
         """Trials of this sweep in the study (lost ones do not count toward the plan)."""
@@ -169,7 +195,8 @@ class DempOptunaSearch(OptunaSearch):
                    if "ray_trial_id" in t.user_attrs and t.user_attrs.get("status") != "lost")
 
     def suggest(self, trial_id: str) -> dict[str, Any] | str | None:
-        if trial_id not in self._ot_trials and self._attributed() >= self._planned:
+        if trial_id not in self._ot_trials and (self._attributed() >= self._planned
+                                                or self._out_of_time()):
             return Searcher.FINISHED
         params = super().suggest(trial_id)
         if not isinstance(params, dict):
@@ -203,10 +230,15 @@ class DempOptunaSearch(OptunaSearch):
                  "truncated": optuna.trial.TrialState.PRUNED,
                  "failed": optuna.trial.TrialState.FAIL}[status]
         values = [float(result[m]) for m in self._objectives] if status == "complete" else None
+        violation = (self._constraint(dict(ot_trial.params), result)
+                     if status == "complete" and self._constraint is not None else None)
         try:
             ot_trial.set_user_attr("status", status)
             if reason:
                 ot_trial.set_user_attr("reason", reason[:500])
+            if violation is not None:  # Optuna 5 constraints: > 0 is infeasible
+                ot_trial.set_constraint(TARGET_CONSTRAINT, violation)
+                ot_trial.set_user_attr("feasible", violation <= 0)
         except Exception as exc:  # already finished: told before the driver restarted
             logger.debug("trial %s already finished in Optuna: %s", trial_id, exc)
         tell(self._ot_study, ot_trial.number, values, state)
@@ -235,14 +267,25 @@ def _finite(value: Any) -> bool:
 def make_searcher(spec: SweepSpec, storage: Any) -> ConcurrencyLimiter:
     searcher = DempOptunaSearch(spec.search_space(), spec.metrics, spec.directions,
                                 make_sampler(spec), spec.resolved_study_name, storage,
-                                spec.trials)
+                                spec.trials, constraint=_constraint_of(spec),
+                                budget_s=spec.time_budget_s)
     return ConcurrencyLimiter(searcher, max_concurrent=spec.max_concurrent)
 
 
-def make_scheduler(spec: SweepSpec) -> ASHAScheduler | None:
+def _constraint_of(spec: SweepSpec) -> Callable[..., float | None] | None:
+    return spec.constraint_violation if spec.base.demp.target is not None else None
+
+
+def make_scheduler(spec: SweepSpec, paths: SweepPaths) -> ASHAScheduler | ParetoAsha | None:
+    """The spec's early stopping. ParetoAsha keeps its state in the sweep directory, where a
+    resumed driver's scheduler (unpickled by ``Tuner.restore`` as it was at the start) finds it."""
     es = spec.early_stopping
     if es is None:
         return None
+    if es.kind == "pareto_asha":
+        return ParetoAsha(list(zip(spec.metrics, spec.directions)), rungs=es.rungs,
+                          min_progress=es.min_progress, reduction_factor=es.reduction_factor,
+                          recovery=es.recovery, state_path=paths.root / SCHEDULER_STATE_FILE)
     return ASHAScheduler(time_attr="training_iteration", metric=es.metric,
                          mode="max" if es.direction == "maximize" else "min", max_t=es.max_t,
                          grace_period=es.grace_period, reduction_factor=es.reduction_factor)
@@ -263,7 +306,7 @@ def make_tuner(spec: SweepSpec, paths: SweepPaths, storage: Any,
         param_space={"base": spec.base.model_dump(mode="json"), "objectives": spec.metrics,
                      "wandb": wandb_settings(spec, paths.root)},
         tune_config=tune.TuneConfig(
-            search_alg=make_searcher(spec, storage), scheduler=make_scheduler(spec),
+            search_alg=make_searcher(spec, storage), scheduler=make_scheduler(spec, paths),
             num_samples=spec.trials, reuse_actors=True, trial_dirname_creator=_trial_dirname),
         run_config=tune.RunConfig(
             name=paths.ray.name, storage_path=str(paths.root), verbose=0,
@@ -316,11 +359,14 @@ class SweepMonitor:
         if errored:
             reason = error_reason(trial)
         checkpoint = trial.checkpoint
+        params = dict(trial.config.get("params") or {})
+        violation = (self.spec.constraint_violation(params, result)
+                     if status == "complete" else None)
         rec = TrialRecord(
-            trial_id=trial.trial_id, status=status, reason=reason,
-            params=dict(trial.config.get("params") or {}),
+            trial_id=trial.trial_id, status=status, reason=reason, params=params,
             number=trial.config.get("optuna_trial"), metrics=result,
-            failures=trial.num_failures, checkpoint=checkpoint.path if checkpoint else None)
+            failures=trial.num_failures, checkpoint=checkpoint.path if checkpoint else None,
+            violation=violation, feasible=None if violation is None else violation <= 0)
         if not self.log.append(rec):
             return
         self.records.append(rec)
@@ -568,6 +614,10 @@ def reconcile(spec: SweepSpec, paths: SweepPaths, storage: Any,
                 rec.status, optuna.trial.TrialState.FAIL)
             values = rec.objective_values(spec.metrics) if rec.status == "complete" else None
             storage.set_trial_user_attr(storage_id, "status", rec.status)
+            if rec.violation is not None:
+                storage.set_trial_system_attr(storage_id, f"constraints:{TARGET_CONSTRAINT}",
+                                              rec.violation)
+                storage.set_trial_user_attr(storage_id, "feasible", bool(rec.feasible))
             tell(study, t.number, values, state)
             continue
         storage.set_trial_user_attr(storage_id, "status", "lost")

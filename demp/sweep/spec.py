@@ -23,6 +23,7 @@ instance on 127.0.0.1.
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -31,8 +32,11 @@ import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from demp.config import ConfigError, StrictModel, TrainConfig, load_yaml, parse_override
+from demp.sweep.cluster import check_cluster, cluster_address, recorded_shared_paths
 from demp.sweep.pareto import default_reference
-from demp.sweep.space import PARAM_TYPES, Param, SearchSpace, check_space, field_kind
+from demp.sweep.space import (
+    PARAM_TYPES, Param, SearchSpace, apply_params, check_space, field_kind,
+)
 
 # Metrics of the trainer's metrics record that can be objectives or the early-stopping metric.
 MetricName = Literal[
@@ -91,33 +95,59 @@ class RaySpec(StrictModel):
         None, description="CPUs of a local instance (default: all).")
     num_gpus: Annotated[int, Field(ge=0)] | None = Field(
         None, description="GPUs of a local instance (default: all visible).")
+    shared_paths: list[Path] = Field(
+        default_factory=list, description="Directories every node of the cluster mounts at the "
+        "same path (NFS, EFS, Filestore, a ReadWriteMany volume): an output_root under one is on "
+        "shared storage, as a cluster requires. DEMP_SHARED_PATHS (':'-separated) adds more.")
 
     @property
     def is_local(self) -> bool:
-        """A local instance, or a cluster address on this machine's loopback."""
-        if self.address is None:
-            return True
-        a = self.address
-        host = urlsplit(a if "://" in a else f"ray://{a}").hostname or ""
-        return host in ("localhost", "::1") or host.startswith("127.")
+        """No cluster to join: no address (nor RAY_ADDRESS, which `ray job submit` sets), or
+        one on this machine's loopback (``demp.sweep.cluster.cluster_address``)."""
+        return cluster_address(self.address) is None
 
 
 class EarlyStoppingSpec(StrictModel):
-    """ASHA on one metric; time is counted in evaluations (``training_iteration``)."""
+    """Early stopping of trials that are unlikely to matter.
 
-    metric: MetricName = "val_acc"
+    ``asha``: Ray Tune's ASHA on one ``metric``; time is counted in evaluations
+    (``training_iteration``). ``pareto_asha``: ``demp.sweep.scheduler.ParetoAsha``, which judges
+    trials by non-dominated sorting in the sweep's objectives at rungs placed in training
+    progress, outside the recovery window after each prune event. Each kind has its own fields;
+    ``reduction_factor`` is shared.
+    """
+
+    kind: Literal["asha", "pareto_asha"] = "asha"
+    metric: MetricName = Field("val_acc", description="asha: the metric trials are ranked by.")
     direction: Direction = "maximize"
     grace_period: Annotated[int, Field(ge=1)] = Field(
-        2, description="Evaluations every trial gets before it can be stopped.")
-    reduction_factor: float = Field(3.0, gt=1)
+        2, description="asha: evaluations every trial gets before it can be stopped.")
+    reduction_factor: float = Field(3.0, gt=1, description="η: the top 1/η at a rung continue.")
     max_t: Annotated[int, Field(ge=1)] = Field(
-        1_000_000, description="Evaluations after which ASHA stops a trial (default: never).")
+        1_000_000, description="asha: evaluations after which ASHA stops a trial (default: "
+        "never).")
+    min_progress: float = Field(
+        0.1, gt=0, lt=1, description="pareto_asha: the first rung, as a fraction of training; "
+        "the next ones are min_progress·η^k below 1.")
+    rungs: list[Annotated[float, Field(gt=0, lt=1)]] | None = Field(
+        None, min_length=1, description="pareto_asha: explicit rungs (increasing fractions of "
+        "training) instead of min_progress·η^k.")
+    recovery: float = Field(
+        0.5, ge=0, lt=1, description="pareto_asha: fraction of a trial's prune interval after "
+        "each prune event during which it is not judged.")
 
     @model_validator(mode="after")
     def _grace_within_max(self) -> "EarlyStoppingSpec":
         if self.grace_period > self.max_t:
             raise ValueError(f"grace_period ({self.grace_period}) must be <= max_t ({self.max_t})")
         return self
+
+    @field_validator("rungs")
+    @classmethod
+    def _increasing(cls, v: list[float] | None) -> list[float] | None:
+        if v is not None and any(b <= a for a, b in zip(v, v[1:])):
+            raise ValueError(f"must be strictly increasing, got {v}")
+        return v
 
 
 class WandbSpec(StrictModel):
@@ -162,7 +192,24 @@ class SweepSpec(StrictModel):
     study_name: str | None = Field(None, pattern=_NAME, description="Default: the sweep name.")
     ray: RaySpec = Field(default_factory=RaySpec)
     early_stopping: EarlyStoppingSpec | None = None
+    target_tolerance: float | None = Field(
+        None, gt=0, description="Target-sparsity mode (base.demp.target set): a trial is "
+        "feasible when |achieved - target| <= this, in the target's units (default 0.03 for "
+        "sparsities, 3% of the budget for flops); infeasible trials are kept, marked, and left "
+        "off the result.")
+    time_budget_s: float | None = Field(
+        None, gt=0, description="No new trial starts after this many seconds of a driver run "
+        "(running trials finish); default: no limit besides `trials`.")
     wandb: WandbSpec = Field(default_factory=WandbSpec)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _target_objectives(cls, data: Any) -> Any:
+        """Target-sparsity mode fixes the sparsity by a constraint, so by default the only
+        objective is validation accuracy."""
+        if isinstance(data, dict) and "objectives" not in data and _target_of(data) is not None:
+            return {**data, "objectives": [{"metric": "val_acc"}]}
+        return data
 
     @model_validator(mode="before")
     @classmethod
@@ -204,6 +251,30 @@ class SweepSpec(StrictModel):
     def metrics(self) -> list[str]:
         return [o.metric for o in self.objectives]
 
+    @property
+    def resolved_tolerance(self) -> float | None:
+        """|achieved − target| a feasible trial may have, or None outside target mode."""
+        target = self.base.demp.target
+        if target is None:
+            return None
+        if self.target_tolerance is not None:
+            return self.target_tolerance
+        return 0.03 * target.value if target.metric == "flops" else 0.03
+
+    def constraint_violation(self, params: dict[str, Any],
+                             metrics: dict[str, Any]) -> float | None:
+        """|achieved − target| − tolerance of a finished trial (≤ 0: feasible; Optuna's
+        constraint convention), or None outside target mode. The target is the trial's own
+        (``demp.target.*`` may be searched)."""
+        tolerance = self.resolved_tolerance
+        if tolerance is None:
+            return None
+        cfg = apply_params(self.base.model_dump(mode="json"), params)["demp"]["target"]
+        achieved = float(metrics.get(cfg["metric"], math.nan))
+        if not math.isfinite(achieved):
+            return math.inf
+        return abs(achieved - float(cfg["value"])) - tolerance
+
     def search_space(self) -> SearchSpace:
         return SearchSpace(self.space, self.base.model_dump(mode="json"))
 
@@ -216,6 +287,13 @@ class SweepSpec(StrictModel):
             else:
                 ref += default_reference([(o.metric, o.direction)], num_classes(self.base))
         return ref
+
+
+def _target_of(data: dict[str, Any]) -> Any:
+    """``base.demp.target`` of a raw spec dict, if any."""
+    base = data.get("base")
+    demp = base.get("demp") if isinstance(base, dict) else None
+    return demp.get("target") if isinstance(demp, dict) else None
 
 
 def _infer_type(path: str, p: dict[str, Any]) -> str:
@@ -254,10 +332,35 @@ def check_spec(spec: SweepSpec) -> list[str]:
             except ValueError:
                 errors.append(f"objectives.{i}.reference: required for {o.metric} "
                               f"({o.direction}), which has no natural worst value")
+    errors += _check_early_stopping(spec.early_stopping)
+    if spec.target_tolerance is not None and spec.base.demp.target is None:
+        errors.append("target_tolerance: needs base.demp.target (target-sparsity mode)")
     if spec.resources.gpu > 0 and spec.base.device == "cpu":
         errors.append("base.device: is cpu but resources.gpu reserves a GPU per trial")
     if spec.resources.gpu == 0 and spec.base.device == "cuda":
         errors.append("resources.gpu: base.device is cuda but no GPU is reserved per trial")
+    return errors + check_cluster(spec)   # shared results / Optuna storage on clusters
+
+
+_ASHA_ONLY = ("metric", "direction", "grace_period", "max_t")
+_PARETO_ONLY = ("min_progress", "rungs", "recovery")
+
+
+def _check_early_stopping(es: EarlyStoppingSpec | None) -> list[str]:
+    """A field of the other kind set to a non-default value is an error (it would be ignored).
+    Defaults are not errors: spec.yaml holds every field, defaults included."""
+    if es is None:
+        return []
+    other = _PARETO_ONLY if es.kind == "asha" else _ASHA_ONLY
+    fields = EarlyStoppingSpec.model_fields
+    errors = [f"early_stopping.{name}: only for kind "
+              f"{'pareto_asha' if es.kind == 'asha' else 'asha'}"
+              + (" (pareto_asha judges on the sweep's objectives)" if name in ("metric",
+                 "direction") else "")
+              for name in other if getattr(es, name) != fields[name].default]
+    if es.kind == "pareto_asha" and es.rungs is not None \
+            and es.min_progress != fields["min_progress"].default:
+        errors.append("early_stopping.min_progress: give rungs or min_progress, not both")
     return errors
 
 
@@ -363,8 +466,11 @@ def load_spec(path: str | Path, overrides: list[str] = ()) -> SweepSpec:
 
 
 def dump_spec(spec: SweepSpec) -> str:
-    """The validated spec with every default filled in, as YAML (what resume reads back)."""
-    return yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False)
+    """The validated spec with every default filled in, as YAML (what resume reads back); the
+    cluster's shared mount (DEMP_SHARED_PATHS) is recorded in ray.shared_paths."""
+    data = spec.model_dump(mode="json")
+    data["ray"]["shared_paths"] = recorded_shared_paths(spec)
+    return yaml.safe_dump(data, sort_keys=False)
 
 
 def sweep_json_schema() -> str:
