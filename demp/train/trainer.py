@@ -23,7 +23,7 @@ from torch import nn
 from demp.baselines.methods import build_baseline
 from demp.baselines.methods import resolve as resolve_method
 from demp.config import TrainConfig, validate
-from demp.data import Data, _generator, build_data, steps_for
+from demp.data import Data, build_data, steps_for
 from demp.models import PrunableNet, build_model
 from demp.train import checkpoint as ckpt
 from demp.train.callbacks import Callback, CallbackList
