@@ -32,32 +32,47 @@ def _grads(out: Tensor, gates: list[Tensor], create_graph: bool = False) -> list
     return [torch.zeros_like(c) if g is None else g for g, c in zip(gs, gates)]
 
 
-def snap_scores(model: PrunableNet, batches: Iterable[Batch], loss_fn: LossFn
-                ) -> dict[str, Tensor]:
-    """|Σ_b ∂L_b/∂c| per unit of every group (positions in the current network)."""
+def _summed_over_batches(model: PrunableNet, batches: Iterable[Batch],
+                         per_batch: Callable[[Batch, list[Tensor]], list[Tensor] | None]
+                         ) -> dict[str, Tensor]:
+    """|Σ_b per_batch(b)| per unit of every group, with the gates in place and BN statistics
+    restored afterwards; both scores differ only in what one batch contributes."""
     with norm_stats_preserved(model), gated(model) as gates:
         names, cs = list(gates), list(gates.values())
         total = [torch.zeros_like(c) for c in cs]
-        for x, y in batches:
-            for t, g in zip(total, _grads(loss_fn(model(x), y), cs)):
+        for batch in batches:
+            contribution = per_batch(batch, cs)
+            if contribution is None:
+                continue
+            for t, g in zip(total, contribution):
                 t += g.detach()
     return {n: t.abs() for n, t in zip(names, total)}
+
+
+def snap_scores(model: PrunableNet, batches: Iterable[Batch], loss_fn: LossFn
+                ) -> dict[str, Tensor]:
+    """|Σ_b ∂L_b/∂c| per unit of every group (positions in the current network)."""
+
+    def gradient(batch: Batch, cs: list[Tensor]) -> list[Tensor]:
+        x, y = batch
+        return _grads(loss_fn(model(x), y), cs)
+
+    return _summed_over_batches(model, batches, gradient)
 
 
 def crop_it_scores(model: PrunableNet, batches: Iterable[Batch], loss_fn: LossFn
                    ) -> dict[str, Tensor]:
     """|Σ_b H_b·g_b| per unit of every group, H_b the Hessian of L_b in the gates."""
-    with norm_stats_preserved(model), gated(model) as gates:
-        names, cs = list(gates), list(gates.values())
-        total = [torch.zeros_like(c) for c in cs]
-        for x, y in batches:
-            g = _grads(loss_fn(model(x), y), cs, create_graph=True)
-            flow = sum((gi * gi.detach()).sum() for gi in g if gi.requires_grad)
-            if not isinstance(flow, Tensor):  # no gate reaches the loss twice (e.g. linear net)
-                continue
-            for t, hg in zip(total, _grads(flow, cs)):
-                t += hg.detach()
-    return {n: t.abs() for n, t in zip(names, total)}
+
+    def hessian_gradient(batch: Batch, cs: list[Tensor]) -> list[Tensor] | None:
+        x, y = batch
+        g = _grads(loss_fn(model(x), y), cs, create_graph=True)
+        flow = sum((gi * gi.detach()).sum() for gi in g if gi.requires_grad)
+        if not isinstance(flow, Tensor):  # no gate reaches the loss twice (e.g. linear net)
+            return None
+        return _grads(flow, cs)
+
+    return _summed_over_batches(model, batches, hessian_gradient)
 
 
 SCORES: dict[str, Callable[[PrunableNet, Iterable[Batch], LossFn], dict[str, Tensor]]] = {
