@@ -118,7 +118,10 @@ class ScheduleConfig(StrictModel):
 class RegularizerConfig(StrictModel):
     enabled: bool = True
     kind: Literal["l1", "l2"] = "l1"
-    target: Literal["norm_scales", "all_weights"] = "norm_scales"
+    target: Literal["norm_scales", "norm_params", "all_weights"] = Field(
+        "norm_scales", description="norm_scales: γ of every normalization layer (the paper's); "
+        "norm_params: γ and β (the official code's normalization-parameters option); "
+        "all_weights: every weight tensor.")
     peak: float = Field(1e-3, ge=0, description="Peak λ of the regularization schedule.")
 
 
@@ -135,6 +138,12 @@ class DeathConfig(StrictModel):
     epsilon: float = Field(0.0, ge=0, description="A unit is dead when Σ|activation| ≤ ε.")
     samples: Annotated[int, Field(ge=1)] = 1536
     remove: bool = Field(True, description="Physically remove dead units (else only count them).")
+    fold_constant: bool = Field(
+        False, description="Also remove always-on units (the same output on every death sample) "
+        "where that is exact, by folding their constant into the consumers' biases.")
+    constant_tolerance: float = Field(
+        1e-2, ge=0, lt=1, description="An always-on unit's output range may be at most this "
+        "fraction of the mean range of its layer's units (0: exactly constant only).")
 
 
 class TargetConfig(StrictModel):
@@ -262,9 +271,9 @@ class TrainConfig(StrictModel):
         demp_on = preset_value(self.method, "demp.enabled", self.demp.enabled)
         target = preset_value(self.method, "demp.regularizer.target", reg.target)
         no_norm = not self.model.norm and self.model.name in ("mlp", "small_cnn")
-        if demp_on and reg.enabled and target == "norm_scales" and no_norm:
+        if demp_on and reg.enabled and target in ("norm_scales", "norm_params") and no_norm:
             raise PydanticCustomError(
-                "field", "demp.regularizer.target: norm_scales needs model.norm=true "
+                "field", f"demp.regularizer.target: {target} needs model.norm=true "
                 "(or use target all_weights)")
         if self.method == "slimming" and no_norm:
             raise PydanticCustomError(

@@ -100,7 +100,7 @@ def test_flops_agree_with_torch_flop_counter_dense_and_pruned(name, shape):
 
 
 def test_resume_from_checkpoint_continues_identically(digits, tmp_path):
-    cfg = dict(DIGITS, epochs=6, eval_interval=40, optimizer={"lr": 3e-3, "name": "adamw"},
+    cfg = dict(DIGITS, epochs=6, eval_interval=40, optimizer={"lr": 2e-2, "name": "adamw"},
                demp={"regularizer": {"peak": 0.1}, "noise": {"peak": 1e-3},
                      "death": {"prune_interval": 30}})
     full = Recorder()

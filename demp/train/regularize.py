@@ -1,4 +1,4 @@
-"""L1 / L2 regularization of normalization scales (or all weights), with a scheduled λ_t.
+"""L1 / L2 regularization of normalization scales (γ, or γ and β, or all weights), scheduled λ_t.
 
 The penalty's gradient is added to ``.grad`` analytically after the data-loss backward pass, so
 that the noise mask (which parameters received a non-zero *data* gradient) is read first: a dead
@@ -14,10 +14,13 @@ NORM_TYPES = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.GroupNorm, nn.L
 
 
 def regularized_parameters(model: nn.Module, target: str) -> list[nn.Parameter]:
-    """The scales γ of every normalization layer, or every weight tensor (biases excluded)."""
-    if target == "norm_scales":
-        return [m.weight for m in model.modules()
-                if isinstance(m, NORM_TYPES) and getattr(m, "weight", None) is not None]
+    """The scales γ of every normalization layer (``norm_scales``), γ and the shifts β
+    (``norm_params``: β ≤ 0 is what lets a unit with γ ≈ 0 die instead of staying always-on),
+    or every weight tensor (``all_weights``, biases excluded)."""
+    if target in ("norm_scales", "norm_params"):
+        attrs = ("weight",) if target == "norm_scales" else ("weight", "bias")
+        return [getattr(m, a) for m in model.modules() if isinstance(m, NORM_TYPES)
+                for a in attrs if getattr(m, a, None) is not None]
     if target == "all_weights":
         return [p for n, p in model.named_parameters() if n.endswith("weight")]
     raise ValueError(f"unknown regularization target {target!r}")

@@ -30,7 +30,8 @@ from demp.train.callbacks import Callback, CallbackList
 from demp.train.controller import (
     SparsityController, capped_dead, sparsity_measure, target_fraction,
 )
-from demp.train.death import dead_units
+from demp.train.death import check_units
+from demp.train.fold import can_fold, fold_constant_units
 from demp.train.metrics import count_parameters, inference_flops, neural_sparsity, per_layer_units
 from demp.train.noise import NoiseBuffer, add_noise, live_masks
 from demp.train.regularize import add_penalty_grad, penalty, regularized_parameters
@@ -252,22 +253,34 @@ class Trainer:
         self._last_checked = self.step
         d = self.demp.death
         t0 = time.perf_counter()
-        dead = dead_units(self.model, self.data.death_samples(d.samples), d.epsilon)
+        check = check_units(self.model, lambda: self.data.death_samples(d.samples))
+        dead = check.dead(d.epsilon)
         detect_time = time.perf_counter() - t0
         dead_counts = {g: int(m.sum()) - (1 if g in self.model.placeholder_groups else 0)
                        for g, m in dead.items()}
         event: dict[str, Any] = {"step": self.step, "dead": dead_counts,
                                  "detect_time": detect_time}
+        always_on = self._always_on(check, dead) if d.fold_constant else {}
+        remove = {g: m | always_on[g][0] if g in always_on else m for g, m in dead.items()}
         if self.controller is not None:
             target = target_fraction(self.demp.target, self.initial_flops)
             measure = sparsity_measure(self.demp.target.metric, self.initial_params,
                                        self.initial_flops,
                                        sum(self.model.initial_units().values()),
                                        self.data.input_shape)
-            dead, capped = capped_dead(self.model, dead, target, measure)
-        if d.remove and any(dead_counts.values()):
+            remove, capped = capped_dead(self.model, remove, target, measure)
+        if d.fold_constant:
+            event["always_on"] = {g: int((remove[g] & mask).sum())
+                                  for g, (mask, _) in always_on.items()}
+        if d.remove and any(bool(m.any()) for g, m in remove.items()
+                            if g not in self.model.placeholder_groups):
             t1 = time.perf_counter()
-            report = remove_dead(self.model, dead, self.optimizer)
+            for g, (mask, values) in always_on.items():
+                fold = remove[g] & mask
+                if fold.any():
+                    units = torch.nonzero(fold).flatten()
+                    fold_constant_units(self.model, g, units, values[units])
+            report = remove_dead(self.model, remove, self.optimizer)
             if self.use_cuda:
                 torch.cuda.synchronize()
             event["surgery_time"] = time.perf_counter() - t1
@@ -285,6 +298,16 @@ class Trainer:
                                                         target, capped)
         self.callbacks.on_prune(self, event)
         return event
+
+    def _always_on(self, check, dead: dict[str, torch.Tensor]) -> dict[str, tuple]:
+        """Always-on units that are not dead, per group whose consumers allow an exact fold:
+        (mask, constant value per unit)."""
+        out = {}
+        for g, (mask, values) in check.constant(self.demp.death.constant_tolerance).items():
+            if g in self.model.placeholder_groups or not can_fold(self.model, g):
+                continue
+            out[g] = (mask & ~dead[g], values)
+        return out
 
     # ----------------------------------------------------------------------------- evaluation
     @torch.no_grad()
