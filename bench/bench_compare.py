@@ -98,8 +98,12 @@ def main() -> None:
                 outcome = run_sweep(spec, overwrite=True)
                 seconds[method] += time.perf_counter() - t1
                 dirs.append(outcome.paths.root)
+                at = "  ".join(
+                    f"sp≥{s:g}: " + (f"{b[0]:.3f}/{b[1]:.3f}" if b else "—")
+                    for s, b in ((s, best_at(outcome.records, s)) for s in (0.8, 0.9)))
                 print(f"  seed {seed} {method:<17} HV {outcome.frontier.hypervolume:.4f} "
-                      f"({outcome.counts}) {time.perf_counter() - t1:.0f} s", flush=True)
+                      f"({outcome.counts}) {time.perf_counter() - t1:.0f} s  val/test acc {at}",
+                      flush=True)
             c = compare_sweeps(dirs)
             for method, e in zip(methods, c.entries):
                 hv[method].append(e.frontier.hypervolume)
