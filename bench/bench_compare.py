@@ -32,7 +32,7 @@ os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # before ray is
 from _common import machine, table  # noqa: E402
 
 from demp.config import apply_overrides, load_yaml  # noqa: E402
-from demp.sweep.spec import validate_spec  # noqa: E402
+from demp.sweep import validate_spec  # noqa: E402
 
 SWEEPS = Path(__file__).resolve().parents[1] / "sweeps"
 PREFIX = {"mlp": "digits-compare-", "cnn": "digits-cnn-compare-"}
@@ -77,8 +77,8 @@ def main() -> None:
 
     import ray
 
-    from demp.sweep.compare import compare_sweeps
-    from demp.sweep.runner import run_sweep
+    from demp.results import compare_sweeps
+    from demp.sweep import run_sweep
 
     ray.init(num_cpus=args.concurrent, include_dashboard=False, log_to_driver=False,
              logging_level="WARNING")

@@ -21,7 +21,8 @@ import torch  # noqa: E402
 from _common import machine, table  # noqa: E402
 
 from demp.config import TrainConfig  # noqa: E402
-from demp.train.trainer import Trainer  # noqa: E402
+from demp.methods import build_trainer  # noqa: E402
+from demp.train import Trainer  # noqa: E402
 
 CASES = {
     "small_cnn/digits b64": {"model": {"name": "small_cnn"}, "data": {"name": "digits"}},
@@ -37,7 +38,7 @@ def trainer(base: dict, demp_on: bool, device: str, threads: int | None) -> Trai
              "regularizer": {"peak": 1e-4}} if demp_on else {"enabled": False})
     cfg = TrainConfig.model_validate({**base, "demp": demp, "device": device, "epochs": 1000,
                                       "eval_interval": 10**9, "threads": threads})
-    return Trainer(cfg)
+    return build_trainer(cfg)
 
 
 def measure(base: dict, device: str, rounds: int, block: int,
@@ -60,10 +61,11 @@ def measure(base: dict, device: str, rounds: int, block: int,
             times[id(t)] += time.perf_counter() - t0
     n = rounds * block
     checks = []
+    death_check = demp.strategy.demp  # DemP's part of the method strategy
     for _ in range(3):
-        demp._last_checked = -1
+        death_check.last_checked = -1
         t0 = time.perf_counter()
-        demp.prune_dead()
+        death_check.prune_dead(demp)
         if device == "cuda":
             torch.cuda.synchronize()
         checks.append(time.perf_counter() - t0)

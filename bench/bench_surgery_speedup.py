@@ -26,10 +26,10 @@ import torch.nn.functional as F  # noqa: E402
 from _common import machine, table  # noqa: E402
 
 from demp.config import ModelConfig, TrainConfig  # noqa: E402
+from demp.methods import build_trainer  # noqa: E402
 from demp.models import build_model  # noqa: E402
 from demp.train.metrics import inference_flops, neural_sparsity  # noqa: E402
 from demp.train.surgery import remove_dead  # noqa: E402
-from demp.train.trainer import Trainer  # noqa: E402
 
 SHAPE = (3, 32, 32)
 
@@ -123,7 +123,7 @@ def whole_run(device: str) -> list[list[str]]:
     rows = []
     results = {}
     for label, demp in (("dense (DemP off)", {"enabled": False}), ("DemP", base["demp"])):
-        t = Trainer(TrainConfig.model_validate({**base, "demp": demp}))
+        t = build_trainer(TrainConfig.model_validate({**base, "demp": demp}))
         t0 = time.perf_counter()
         s = t.fit()
         results[label] = time.perf_counter() - t0

@@ -26,8 +26,8 @@ os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # before ray is
 from _common import machine, table  # noqa: E402
 
 from demp.config import TrainConfig  # noqa: E402
-from demp.sweep.spec import validate_spec  # noqa: E402
-from demp.train.trainer import Trainer  # noqa: E402
+from demp.methods import build_trainer  # noqa: E402
+from demp.sweep import validate_spec  # noqa: E402
 
 LAMBDA = 0.1
 
@@ -41,18 +41,18 @@ def base_config(steps: int, eval_interval: int) -> dict:
 
 def run_direct(base: dict, n: int) -> list[float]:
     cfg = TrainConfig.model_validate(base)
-    data = Trainer(cfg).data  # warm-up: imports and the dataset, once
+    data = build_trainer(cfg).data  # warm-up: imports and the dataset, once
     times = []
     for _ in range(n):
         t0 = time.perf_counter()
-        Trainer(cfg, data=data).fit()
+        build_trainer(cfg, data=data).fit()
         times.append(time.perf_counter() - t0)
     return times
 
 
 def run_sweep_once(base: dict, n: int, concurrent: int, root: Path) -> tuple[float, list[float]]:
-    from demp.sweep.results import TrialLog
-    from demp.sweep.runner import run_sweep
+    from demp.results import TrialLog
+    from demp.sweep import run_sweep
 
     spec = validate_spec({
         "name": f"overhead-c{concurrent}", "output_root": str(root), "base": base,

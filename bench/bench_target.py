@@ -32,7 +32,7 @@ os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # before ray is
 from _common import machine, table  # noqa: E402
 
 from demp.config import load_yaml  # noqa: E402
-from demp.sweep.spec import validate_spec  # noqa: E402
+from demp.sweep import validate_spec  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1] / "sweeps"
 PLAIN, TARGET = ROOT / "digits-quick.yaml", ROOT / "digits-target.yaml"
@@ -67,7 +67,7 @@ def main() -> None:
 
     import ray
 
-    from demp.sweep.runner import run_sweep
+    from demp.sweep import run_sweep
 
     ray.init(num_cpus=args.concurrent, include_dashboard=False, log_to_driver=False,
              logging_level="WARNING")

@@ -3,12 +3,12 @@
     python dashboards/publish.py publish --entity E --project P [--sweep NAME] [--only report]
     python dashboards/publish.py layout > dashboards/layout.yaml
 
-The definitions live in ``demp/track/dashboards.py``; this file is only an entry point.
+The definitions live in ``demp/track/wandb_workspace.py``; this file is only an entry point.
 """
 
 import sys
 
-from demp.track.dashboards import main
+from demp.cli import main
 
 if __name__ == "__main__":
     sys.exit(main(["dashboard", *sys.argv[1:]]))

@@ -15,7 +15,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_core import PydanticCustomError
 
-from demp.baselines.methods import MethodName, preset_value
+from demp import dotted
+from demp.errors import ConfigError, format_validation_error
+from demp.registry import MethodName, preset_value
 
 PositiveFloat = Annotated[float, Field(gt=0)]
 Fraction = Annotated[float, Field(gt=0, le=1)]
@@ -192,7 +194,7 @@ class DemPConfig(StrictModel):
 
 
 class EarlyConfig(StrictModel):
-    """When EarlySNAP / EarlyCroP-S prune (see ``demp.baselines.early``)."""
+    """When EarlySNAP / EarlyCroP-S prune (see ``demp.methods.early``)."""
 
     latest_fraction: float = Field(
         0.5, gt=0, le=1, description="Prune at this fraction of training at the latest, if the "
@@ -267,7 +269,7 @@ class TrainConfig(StrictModel):
             raise PydanticCustomError(
                 "field", "lr_schedule.milestones: the `step` schedule needs milestones")
         reg = self.demp.regularizer
-        # the rules read the settings the method's preset gives (see demp.baselines.methods)
+        # the rules read the settings the method's preset gives (see demp.registry)
         demp_on = preset_value(self.method, "demp.enabled", self.demp.enabled)
         target = preset_value(self.method, "demp.regularizer.target", reg.target)
         no_norm = not self.model.norm and self.model.name in ("mlp", "small_cnn")
@@ -285,28 +287,6 @@ class TrainConfig(StrictModel):
                 "field", f"baseline.slimming.finetune_epochs: must be below epochs "
                 f"({self.epochs:g}); fine-tuning is part of the run's budget (got {finetune:g})")
         return self
-
-
-class ConfigError(ValueError):
-    """A config that failed validation; its message names each bad field path."""
-
-
-def format_validation_error(err: ValidationError, prefix: str = "") -> str:
-    """One line per problem, each starting with the dotted field path."""
-    lines = []
-    for e in err.errors():
-        parts = [prefix] if prefix else []
-        parts += [str(p) for p in e["loc"] if p != "__root__"]
-        msg = e["msg"]
-        if e["type"] == "field" and ": " in msg:
-            # a cross-field rule names its field path relative to the model that checks it
-            field_path, msg = msg.split(": ", 1)
-            parts.append(field_path)
-        path = ".".join(parts)
-        if "input" in e and e["type"] not in ("missing",) and not isinstance(e["input"], dict):
-            msg = f"{msg} (got {e['input']!r})"
-        lines.append(f"{path or '<root>'}: {msg}")
-    return "\n".join(lines)
 
 
 def validate(model: type[BaseModel], data: dict[str, Any], prefix: str = "") -> Any:
@@ -335,23 +315,16 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     return path, value
 
 
-def set_path(data: dict[str, Any], path: list[str], value: Any) -> None:
-    """Set ``data[path[0]][path[1]]... = value``, creating intermediate dicts."""
-    node = data
-    for i, key in enumerate(path[:-1]):
-        nxt = node.get(key)
-        if nxt is None:
-            nxt = node[key] = {}
-        if not isinstance(nxt, dict):
-            raise ConfigError(f"{'.'.join(path[: i + 1])}: is not a section, cannot set {path[-1]}")
-        node = nxt
-    node[path[-1]] = value
-
-
 def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """``--set a.b=c`` overrides, in order (``demp.dotted``: numeric segments index lists)."""
     for text in overrides:
         path, value = parse_override(text)
-        set_path(data, path, value)
+        try:
+            dotted.set_value(data, path, value)
+        except dotted.PathError as err:
+            if err.reason == "not_section":
+                raise ConfigError(f"{err.at}: is not a section, cannot set {path[-1]}") from None
+            raise ConfigError(str(err)) from None
     return data
 
 
@@ -377,3 +350,12 @@ def load_train_config(path: str | Path | None = None, overrides: list[str] = ())
 
 def json_schema(model: type[BaseModel] = TrainConfig) -> str:
     return json.dumps(model.model_json_schema(), indent=2)
+
+
+__all__ = [
+    "BaselineConfig", "ConfigError", "DataConfig", "DeathConfig", "DemPConfig", "EarlyConfig",
+    "LRScheduleConfig", "ModelConfig", "NoiseConfig", "OptimizerConfig", "RegularizerConfig",
+    "ScheduleConfig", "SlimmingConfig", "StrictModel", "SyntheticConfig", "TargetConfig",
+    "TrainConfig", "apply_overrides", "format_validation_error", "json_schema", "load_train_config",
+    "load_yaml", "parse_override", "validate",
+]

@@ -76,7 +76,7 @@ def keyed_trial(config: dict) -> None:
     Optuna trial ``CRASHING_TRIAL`` crashes once, so Ray retries it from its checkpoint."""
     from ray import tune
 
-    from demp.sweep.trial import demp_trial
+    from demp.sweep import demp_trial
 
     before = os.environ.get("WANDB_API_KEY")
     os.environ["WANDB_API_KEY"] = SENTINEL_KEY
@@ -110,8 +110,8 @@ def offline_sweep(ray_address: str, tmp_path_factory: pytest.TempPathFactory):
 
     import ray.cloudpickle
 
-    from demp.sweep.runner import run_sweep
-    from demp.sweep.spec import validate_spec
+    from demp.sweep import run_sweep
+    from demp.spec import validate_spec
 
     ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
     root = tmp_path_factory.mktemp("offline_sweep")

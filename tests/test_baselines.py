@@ -12,17 +12,16 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from demp.baselines.early import SettlingTrigger
-from demp.baselines.methods import METHODS, resolve
-from demp.baselines.schedule import density_schedule, global_removal
-from demp.baselines.scores import crop_it_scores, snap_scores
-from demp.baselines.slimming import NetworkSlimming, threshold_removal, unit_scales
+from demp.methods import (
+    METHODS, NetworkSlimming, SettlingTrigger, crop_it_scores, density_schedule, global_removal,
+    resolve, snap_scores, threshold_removal, unit_scales,
+)
 from demp.config import ConfigError, ModelConfig, SlimmingConfig, TrainConfig, validate
 from demp.data import build_data
+from demp.methods import build_trainer
 from demp.models import build_model
-from demp.sweep.space import apply_params
+from demp.spec import apply_params
 from demp.train.callbacks import Callback
-from demp.train.trainer import Trainer
 
 BASE = {
     "model": {"name": "mlp", "hidden": [32, 32]},
@@ -182,7 +181,7 @@ def test_at_init_pruning_reaches_the_target_density(digits, method, model, rho):
     width = 0.25 if model == "small_cnn" else 1.0  # 56 / 64 units in 3 / 2 groups
     cfg = dict(BASE, method=method, model={"name": model, "hidden": [32, 32], "width": width},
                max_steps=3, baseline={"density": rho, "score_batches": 2})
-    t = Trainer(cfg, callbacks=[rec], data=digits)
+    t = build_trainer(cfg, callbacks=[rec], data=digits)
     initial = sum(t.model.initial_units().values())
     summary = t.fit()
     live = sum(summary["live_units"].values())
@@ -230,7 +229,7 @@ def test_early_pruning_fires_at_the_first_settled_epoch(digits):
     rec, dist = Recorder(), Distances()
     cfg = dict(BASE, method="early_snap", epochs=6,
                baseline={"density": rho, "score_batches": 2, "early": {"latest_fraction": 1.0}})
-    t = Trainer(cfg, callbacks=[rec, dist], data=digits)
+    t = build_trainer(cfg, callbacks=[rec, dist], data=digits)
     t.fit()
     steps = sorted(dist.d)
     expected = next(b for a, b in zip(steps, steps[1:])
@@ -245,7 +244,7 @@ def test_early_pruning_is_forced_at_latest_fraction(digits):
     rec = Recorder()
     cfg = dict(BASE, method="early_crop_s", epochs=4,
                baseline={"density": 0.999, "score_batches": 1, "early": {"latest_fraction": 0.3}})
-    t = Trainer(cfg, callbacks=[rec], data=digits)
+    t = build_trainer(cfg, callbacks=[rec], data=digits)
     t.fit()
     [event] = rec.prunes
     assert event["trigger"]["forced"] and event["step"] == math.ceil(0.3 * t.total_steps)
@@ -283,13 +282,13 @@ def test_slimming_removes_small_scales_then_fine_tunes(digits):
 
     class Scales(Callback):
         def on_step(self, trainer, step, loss):
-            if step == trainer.baseline.prune_step(trainer):
+            if step == trainer.strategy.baseline.prune_step(trainer):
                 self.scales = unit_scales(trainer.model)
 
     rec, sc = Recorder(), Scales()
     cfg = dict(BASE, method="slimming", epochs=5, optimizer={"lr": 0.03},
                baseline={"slimming": {"lam": 0.03, "threshold": 0.1, "finetune_epochs": 2}})
-    t = Trainer(cfg, callbacks=[rec, sc], data=digits)
+    t = build_trainer(cfg, callbacks=[rec, sc], data=digits)
     summary = t.fit()
     [event] = rec.prunes
     assert event["step"] == t.total_steps - 2 * t.steps_per_epoch
@@ -354,7 +353,7 @@ def test_presets_change_which_cross_field_rules_apply():
 
 
 def test_method_and_baseline_fields_are_searchable_in_a_spec():
-    from demp.sweep.spec import validate_spec
+    from demp.spec import validate_spec
 
     spec = {"name": "m", "base": BASE, "trials": 2,
             "space": {"method": {"choices": ["demp", "early_crop_s", "slimming"]},
@@ -382,7 +381,7 @@ def test_method_and_baseline_fields_are_searchable_in_a_spec():
 def test_baseline_runs_resume_exactly(digits, tmp_path, method, extra, stop_at):
     cfg = dict(BASE, method=method, epochs=4, eval_interval=10, **extra)
     full = Recorder()
-    expected = Trainer(cfg, callbacks=[full], data=digits).fit()
+    expected = build_trainer(cfg, callbacks=[full], data=digits).fit()
     assert full.prunes and full.prunes[0]["step"] > stop_at
     assert sum(full.prunes[0]["removed"].values()) > 0
 
@@ -393,10 +392,10 @@ def test_baseline_runs_resume_exactly(digits, tmp_path, method, extra, stop_at):
                 trainer.request_stop()
 
     first = Recorder()
-    Trainer(cfg, callbacks=[first, StopAt()], data=digits).fit()
+    build_trainer(cfg, callbacks=[first, StopAt()], data=digits).fit()
     assert not first.prunes
     resumed = Recorder()
-    t = Trainer(cfg, callbacks=[resumed], resume_from=tmp_path / "ck", data=digits)
+    t = build_trainer(cfg, callbacks=[resumed], resume_from=tmp_path / "ck", data=digits)
     final = t.fit()
     for s, loss in resumed.losses.items():
         assert loss == full.losses[s], s  # bit-identical

@@ -7,7 +7,7 @@
 - KubeRay manifests (cluster/kuberay/) for the fields the RayCluster / RayJob CRDs require and
   the ones this project relies on: token authentication, a GPU worker group, shared storage for
   results, the sweep as the RayJob's entrypoint.
-- The cluster rules of demp/sweep/cluster.py, through spec validation, one line per problem;
+- The cluster rules of demp/spec/cluster.py, through spec validation, one line per problem;
   and every documented cluster command's spec passes them in the environment its config gives.
 """
 
@@ -28,10 +28,10 @@ from packaging.version import Version
 from ray.autoscaler._private.util import prepare_config, validate_config
 
 from demp.config import ConfigError
-from demp.sweep.cluster import (
+from demp.spec.cluster import (
     check_cluster, cluster_address, declared_shared_paths, effective_address, url_scheme,
 )
-from demp.sweep.spec import apply_spec_overrides, dump_spec, validate_spec
+from demp.spec import apply_spec_overrides, dump_spec, validate_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 LAUNCHER = {"aws": ROOT / "cluster" / "aws-gpu.yaml", "gcp": ROOT / "cluster" / "gcp-gpu.yaml"}
@@ -194,7 +194,7 @@ def test_every_cluster_problem_is_reported_at_once_one_line_each(clean_env):
 
 
 def test_demp_sweep_validate_prints_the_rule_and_exits_2(clean_env, tmp_path, capsys):
-    from demp.sweep.cli import main
+    from demp.cli import main
 
     path = tmp_path / "spec.yaml"
     path.write_text(yaml.safe_dump(spec_data(ray={"address": "10.0.0.1:6379"})))

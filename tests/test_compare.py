@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
+from demp.cli import main
 from demp.config import ConfigError
-from demp.sweep.cli import main
-from demp.sweep.compare import compare_sweeps
-from demp.sweep.pareto import hypervolume
-from demp.sweep.results import TrialLog, TrialRecord, load_sweep
-from demp.sweep.spec import dump_spec, validate_spec
-from demp.sweep.storage import SweepPaths
+from demp.results import compare_sweeps
+from demp.results import hypervolume
+from demp.results import TrialLog, TrialRecord, load_sweep
+from demp.spec import dump_spec, validate_spec
+from demp.spec import SweepPaths
 
 BASE = {"model": {"name": "mlp", "hidden": [16, 16]}, "data": {"name": "digits"},
         "max_steps": 40, "eval_interval": 20, "threads": 1, "device": "cpu"}
@@ -140,7 +140,7 @@ def test_compare_command_prints_the_same_hypervolumes_and_writes_one_plot(tmp_pa
 def test_method_is_searchable_in_a_real_sweep(tmp_path, ray_address):
     """One trial per method (grid over `method`) through Ray workers: each trial ran its
     method (configs cross as dicts and are re-validated), and the frontier reads them all."""
-    from demp.sweep.runner import run_sweep
+    from demp.sweep import run_sweep
 
     spec = validate_spec({
         "name": "methods", "output_root": str(tmp_path), "trials": 3, "max_concurrent": 2,
@@ -163,7 +163,7 @@ def test_method_is_searchable_in_a_real_sweep(tmp_path, ray_address):
 
 
 def test_shipped_comparison_specs_differ_only_in_method_and_space():
-    from demp.sweep.spec import load_spec
+    from demp.spec import load_spec
 
     root = Path(__file__).resolve().parents[1] / "sweeps"
     specs = {n: load_spec(root / f"digits-compare-{n}.yaml")

@@ -6,9 +6,9 @@ import pytest
 
 from demp.config import TargetConfig, TrainConfig, validate
 from demp.data import build_data
+from demp.methods import build_trainer
 from demp.train.callbacks import Callback
 from demp.train.controller import SparsityController
-from demp.train.trainer import Trainer
 
 BASE = {"model": {"name": "mlp", "hidden": [256, 256]}, "optimizer": {"lr": 3e-3}, "epochs": 30,
         "threads": 1, "demp": {"regularizer": {"peak": 0.01}, "death": {"prune_interval": 50}}}
@@ -35,7 +35,7 @@ class Events(Callback):
 @pytest.mark.parametrize("metric,value", [("param_sparsity", 0.5), ("neural_sparsity", 0.3)])
 def test_controller_reaches_target_within_three_points(digits, metric, value):
     rec = Events()
-    summary = Trainer(_cfg(metric, value), callbacks=[rec], data=digits).fit()
+    summary = build_trainer(_cfg(metric, value), callbacks=[rec], data=digits).fit()
     assert abs(summary[metric] - value) <= 0.03
     assert summary[metric] <= value + 1e-9  # removal never overshoots
     assert summary["test_acc"] >= 0.9
@@ -59,7 +59,7 @@ def test_controller_scales_lambda_up_when_behind_and_stops_when_reached():
 def test_target_mode_resumes_identically(digits, tmp_path):
     cfg = dict(_cfg("param_sparsity", 0.5), epochs=6, eval_interval=40)
     full = Events()
-    end = Trainer(cfg, callbacks=[full], data=digits).fit()
+    end = build_trainer(cfg, callbacks=[full], data=digits).fit()
 
     class StopAt(Callback):
         def on_eval(self, trainer, metrics):
@@ -67,9 +67,9 @@ def test_target_mode_resumes_identically(digits, tmp_path):
                 trainer.save_checkpoint(tmp_path / "ck")
                 trainer.request_stop()
 
-    Trainer(cfg, callbacks=[StopAt()], data=digits).fit()
+    build_trainer(cfg, callbacks=[StopAt()], data=digits).fit()
     resumed = Events()
-    again = Trainer(cfg, callbacks=[resumed], resume_from=tmp_path / "ck", data=digits).fit()
+    again = build_trainer(cfg, callbacks=[resumed], resume_from=tmp_path / "ck", data=digits).fit()
     assert again["val_acc"] == end["val_acc"]
     assert [e["lam_scale"] for e in resumed.events] == [
         e["lam_scale"] for e in full.events if e["step"] >= 40]

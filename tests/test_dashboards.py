@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from demp.track import dashboards as dash
+from demp.cli import workspace as workspace_cli
+from demp.track import wandb_workspace as dash
 from demp.track import keys as track
 
 try:
@@ -169,7 +170,7 @@ def test_layout_yaml_in_dashboards_is_current() -> None:
 
 def _parse(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="demp")
-    dash.register(parser.add_subparsers(dest="command", required=True))
+    workspace_cli.register(parser.add_subparsers(dest="command", required=True))
     return parser.parse_args(argv)
 
 

@@ -8,7 +8,7 @@ import torch
 
 from demp.config import DataConfig, TrainConfig, validate
 from demp.data import build_data, pad_crop_flip
-from demp.train.trainer import Trainer
+from demp.methods import build_trainer
 
 
 def _rows(x: torch.Tensor) -> set[bytes]:
@@ -88,7 +88,7 @@ def test_imagefolder_data_trains(tmp_path):
         "data": {"name": "imagenet", "data_dir": str(tmp_path), "batch_size": 4,
                  "eval_batch_size": 8, "val_fraction": 0.25},
         "max_steps": 2, "threads": 1, "demp": {"death": {"prune_interval": 1, "samples": 4}}})
-    summary = Trainer(cfg).fit()
+    summary = build_trainer(cfg).fit()
     assert summary["step"] == 2
     assert 0.0 <= summary["test_acc"] <= 1.0
 

@@ -11,11 +11,11 @@ import torch
 from torch import nn
 
 from demp.config import ModelConfig, TrainConfig
+from demp.methods import build_trainer
 from demp.models import build_model
 from demp.train.death import check_units, data_statistics
 from demp.train.fold import can_fold, fold_constant_units
 from demp.train.surgery import remove_dead
-from demp.train.trainer import Trainer
 
 ARCHS = [
     ("mlp", {"hidden": [32, 32]}),
@@ -52,7 +52,7 @@ def test_frozen_run_removes_nothing_at_any_check(name, kw):
         def __getattr__(self, hook):
             return (lambda _t, e: events.append(e)) if hook == "on_prune" else (lambda *a: None)
 
-    trainer = Trainer(TrainConfig.model_validate(_frozen_run(name, kw)), callbacks=[Record()])
+    trainer = build_trainer(TrainConfig.model_validate(_frozen_run(name, kw)), callbacks=[Record()])
     trainer.fit()
     assert [e["step"] for e in events] == [0, 2, 4, 6, 8]
     for e in events:
@@ -194,8 +194,8 @@ def test_fold_constant_removes_always_on_units_counted_apart():
         def __getattr__(self, hook):
             return (lambda _t, e: events.append(e)) if hook == "on_prune" else (lambda *a: None)
 
-    off = Trainer(TrainConfig.model_validate(_digits_cfg())).fit()
-    on = Trainer(TrainConfig.model_validate(_digits_cfg(fold_constant=True)),
+    off = build_trainer(TrainConfig.model_validate(_digits_cfg())).fit()
+    on = build_trainer(TrainConfig.model_validate(_digits_cfg(fold_constant=True)),
                  callbacks=[Record()]).fit()
     assert all("always_on" in e for e in events)
     folded = sum(sum(e["always_on"].values()) for e in events)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import shutil
 import sys
 import tempfile
@@ -69,6 +70,9 @@ def node_env(base: Path, shared: Path) -> dict[str, str]:
         "RAY_health_check_timeout_ms": "500", "RAY_health_check_failure_threshold": "3",
         "DEMP_SHARED_PATHS": str(shared),
         "WANDB_MODE": "disabled",
+        # The demp under test: the test's own tree when PYTHONPATH points there (else the
+        # installed package, which is the same tree in CI's editable install).
+        **({"PYTHONPATH": os.environ["PYTHONPATH"]} if os.environ.get("PYTHONPATH") else {}),
     }
 
 
@@ -169,7 +173,7 @@ def test_sweep_as_ray_job_on_two_nodes_survives_losing_the_worker(cluster):
     assert (sweep_dir / "frontier.csv").is_file()
 
     # The sweep reads back here, outside the cluster: spec.yaml recorded the nodes' shared mount.
-    from demp.sweep.results import load_sweep
+    from demp.results import load_sweep
 
     outcome = load_sweep(sweep_dir)
     assert outcome.spec.ray.shared_paths == [shared]

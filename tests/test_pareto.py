@@ -1,4 +1,4 @@
-"""Value tests for demp.sweep.pareto against brute-force definitions written in original units."""
+"""Value tests for demp.pareto against brute-force definitions written in original units."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from demp.sweep import pareto
-from demp.sweep.pareto import (
+from demp import pareto
+from demp.pareto import (
     crowding_distance,
     default_reference,
     dominates,

@@ -258,9 +258,9 @@ def _spec(tmp_path, **early_stopping: object) -> dict:
 
 
 def test_spec_builds_pareto_asha_with_state_in_the_sweep_directory(tmp_path):
-    from demp.sweep.runner import make_scheduler
-    from demp.sweep.spec import dump_spec, validate_spec
-    from demp.sweep.storage import SweepPaths
+    from demp.sweep.scheduler import make_scheduler
+    from demp.spec import dump_spec, validate_spec
+    from demp.spec import SweepPaths
 
     spec = validate_spec(_spec(tmp_path, kind="pareto_asha", rungs=[0.2, 0.5], recovery=0.25,
                                reduction_factor=2))
@@ -296,7 +296,7 @@ def test_spec_builds_pareto_asha_with_state_in_the_sweep_directory(tmp_path):
 ])
 def test_spec_errors_name_the_early_stopping_field(tmp_path, fields, message):
     from demp.config import ConfigError
-    from demp.sweep.spec import validate_spec
+    from demp.spec import validate_spec
 
     with pytest.raises(ConfigError) as err:
         validate_spec(_spec(tmp_path, **fields))
@@ -310,8 +310,8 @@ def test_time_budget_stops_new_trials_and_restarts_on_resume(tmp_path):
 
     import optuna
 
-    from demp.sweep.runner import DempOptunaSearch
-    from demp.sweep.spec import validate_spec
+    from demp.sweep.search import DempOptunaSearch
+    from demp.spec import validate_spec
 
     spec = validate_spec({**_spec(tmp_path), "early_stopping": None, "time_budget_s": 0.3})
     storage = optuna.storages.InMemoryStorage()
@@ -355,10 +355,10 @@ def test_pareto_asha_sweep_survives_a_killed_driver(tmp_path, ray_address):
     import optuna
     import ray
 
-    from demp.sweep.results import TrialLog
-    from demp.sweep.runner import resume_sweep
-    from demp.sweep.spec import validate_spec
-    from demp.sweep.storage import SweepPaths, open_storage
+    from demp.results import TrialLog
+    from demp.sweep import resume_sweep
+    from demp.spec import validate_spec
+    from demp.spec import SweepPaths, open_storage
 
     data = {"name": "pasha", "output_root": str(tmp_path), "base": SWEEP_BASE,
             "space": {"optimizer.lr": {"choices": [0.05, 1e-7]},
@@ -390,7 +390,7 @@ def test_pareto_asha_sweep_survives_a_killed_driver(tmp_path, ray_address):
             return []
 
     driver = subprocess.Popen(
-        [sys.executable, "-m", "demp.sweep.cli", "sweep", "run", str(spec_path), "--quiet"],
+        [sys.executable, "-m", "demp", "sweep", "run", str(spec_path), "--quiet"],
         env={**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"},
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
     deadline = time.monotonic() + 150

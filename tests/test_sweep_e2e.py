@@ -27,12 +27,12 @@ import torch
 import yaml
 from ray import tune
 
-from demp.sweep.cli import main
-from demp.sweep.results import TrialLog
-from demp.sweep.runner import resume_sweep, run_sweep
-from demp.sweep.spec import validate_spec
-from demp.sweep.storage import SweepPaths, open_storage
-from demp.sweep.trial import demp_trial
+from demp.cli import main
+from demp.results import TrialLog
+from demp.spec import validate_spec
+from demp.spec import SweepPaths, open_storage
+from demp.sweep import resume_sweep, run_sweep
+from demp.sweep import demp_trial
 from demp.train.callbacks import Callback
 
 # The flaky trainable below is defined here, so Ray workers must receive it by value.
@@ -277,7 +277,7 @@ def test_resume_after_sigkill_finishes_the_planned_trials(tmp_path, ray_address)
     paths = SweepPaths.for_spec(tmp_path, "killed")
     env = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
     driver = subprocess.Popen(
-        [sys.executable, "-m", "demp.sweep.cli", "sweep", "run", str(spec_path), "--quiet"],
+        [sys.executable, "-m", "demp", "sweep", "run", str(spec_path), "--quiet"],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
     deadline = time.monotonic() + 150
     while len(TrialLog(paths.trials).records()) < 2:

@@ -23,9 +23,9 @@ from typing import Any
 
 import pytest
 
-from demp.sweep.cli import main
-from demp.sweep.results import TrialLog
-from demp.track.report import read_history, trial_dir
+from demp.cli import main
+from demp.results import TrialLog
+from demp.results import read_history, trial_dir
 
 CHROMIUM = os.environ.get("DEMP_CHROMIUM") or shutil.which("chromium") or (
     "/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
@@ -157,7 +157,7 @@ def test_report_renders_in_headless_chromium(report: dict[str, Any], tmp_path: P
 
 def test_dashboard_serves_the_sweeps_study_on_loopback(offline_sweep: Any) -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "demp.sweep.cli", "sweep", "dashboard",
+        [sys.executable, "-m", "demp", "sweep", "dashboard",
          str(offline_sweep.paths.root), "--port", "0"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:

@@ -13,11 +13,12 @@ import optuna
 import pytest
 
 from demp.config import ConfigError
-from demp.sweep.results import (
+from demp.results import (
     TrialLog, TrialRecord, classify, compute_frontier, write_frontier_files,
 )
-from demp.sweep.spec import validate_spec
-from demp.sweep.storage import DriverLock, SweepPaths, open_storage, repair_journal
+from demp.spec import validate_spec
+from demp.spec import DriverLock, SweepPaths, open_storage
+from demp.spec.layout import repair_journal
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 OBJ = ["val_acc", "param_sparsity"]
@@ -107,7 +108,7 @@ def test_frontier_with_a_minimized_objective_and_stated_reference():
 
 
 def test_frontier_files_agree_and_plot_is_a_png(tmp_path):
-    from demp.sweep.plot import plot_frontier
+    from demp.results import plot_frontier
 
     records = [rec("a", 0.9, 0.1, params={"demp.regularizer.peak": 0.01}, number=0),
                rec("b", 0.8, 0.6, params={"demp.regularizer.peak": 0.3}, number=1),
@@ -133,7 +134,7 @@ def test_frontier_files_agree_and_plot_is_a_png(tmp_path):
 
 
 def make_searcher(planned: int = 10, objectives: tuple[str, ...] = ("val_acc", "param_sparsity")):
-    from demp.sweep.runner import DempOptunaSearch
+    from demp.sweep.search import DempOptunaSearch
 
     spec = validate_spec({"name": "s", "space": {"demp.regularizer.peak": {
         "low": 1e-3, "high": 1.0, "log": True}}, "trials": planned})
@@ -212,7 +213,7 @@ def journal_spec(tmp_path, sampler: str = "random"):
 
 
 def test_reconcile_settles_what_a_killed_driver_left_running(tmp_path):
-    from demp.sweep.runner import reconcile
+    from demp.sweep.recovery import reconcile
 
     spec = journal_spec(tmp_path, sampler="grid")
     paths = SweepPaths.for_spec(spec.output_root, spec.name)
@@ -276,7 +277,7 @@ def test_driver_lock_refuses_a_second_live_driver_and_ignores_a_dead_one(tmp_pat
 
 
 def test_every_sampler_is_built_with_the_spec_seed(tmp_path):
-    from demp.sweep.runner import make_sampler
+    from demp.sweep import make_sampler
 
     for name in ["tpe", "nsga2", "gp", "random", "qmc", "grid"]:
         spec = journal_spec(tmp_path, sampler=name)

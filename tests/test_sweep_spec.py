@@ -10,8 +10,8 @@ import pytest
 import yaml
 
 from demp.config import ConfigError, TrainConfig
-from demp.sweep.space import apply_params, is_active
-from demp.sweep.spec import (
+from demp.spec import apply_params, is_active
+from demp.spec import (
     SweepSpec, apply_spec_overrides, dump_spec, load_spec, spec_warnings, sweep_json_schema,
     validate_spec,
 )
@@ -229,7 +229,7 @@ def test_parameter_types_follow_the_trainer_fields():
 
 
 def test_a_parameter_is_sampled_after_the_parameters_its_conditions_read():
-    from demp.sweep.space import sampling_order
+    from demp.spec import sampling_order
 
     data = good()
     data["space"] = {"demp.noise.peak": {"low": 1e-5, "high": 1e-3, "log": True},
@@ -326,7 +326,7 @@ def test_ray_address_locality_decides_loopback_binding(address, local, monkeypat
 
 
 def test_cli_validate_prints_one_line_per_bad_field(tmp_path, capsys):
-    from demp.sweep.cli import main
+    from demp.cli import main
 
     data = good()
     data["space"]["demp.regularizer.peak"]["high"] = 1e-4

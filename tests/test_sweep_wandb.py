@@ -20,9 +20,9 @@ import pytest
 import ray.cloudpickle
 from conftest import CRASHING_TRIAL, SENTINEL_KEY, keyed_trial, offline_sweep_spec
 
-from demp.sweep.results import TrialLog
-from demp.sweep.runner import resume_sweep, run_sweep
-from demp.sweep.spec import validate_spec
+from demp.results import TrialLog
+from demp.spec import validate_spec
+from demp.sweep import resume_sweep, run_sweep
 from demp.sweep.trial import demp_trial, trial_config
 from demp.track import keys
 from demp.track.keys import DEAD_FRACTION, LIVE_UNITS, STEP_KEY, layer_key

@@ -15,12 +15,12 @@ from typing import Any
 import optuna
 import pytest
 
+from demp.cli import main
 from demp.config import ConfigError
-from demp.sweep.cli import main
-from demp.sweep.results import TrialLog
-from demp.sweep.runner import run_sweep
-from demp.sweep.spec import validate_spec
-from demp.sweep.storage import open_storage
+from demp.results import TrialLog
+from demp.spec import validate_spec
+from demp.spec import open_storage
+from demp.sweep import run_sweep
 
 TARGET = 0.4
 BASE: dict[str, Any] = {

@@ -14,8 +14,7 @@ from typing import Any
 
 import pytest
 
-from demp.train.callbacks import Callback
-from demp.train.trainer import Trainer
+from demp.methods import build_trainer
 from demp.track import keys
 from demp.track import wandb as track
 from demp.track.keys import (
@@ -34,6 +33,8 @@ from demp.track.sweep_run import SweepRunLogger
 from demp.track.trial_run import WandbTrialCallback
 from demp.track.wandb import sweep_run_id, trial_run_id
 from demp.track.wandb_log import find_offline_runs, iter_transaction_log, read_offline_run
+from demp.train import Trainer
+from demp.train.callbacks import Callback
 
 wandb = pytest.importorskip("wandb")
 
@@ -121,7 +122,7 @@ def trial_run(wandb_home: Path, tmp_path_factory: pytest.TempPathFactory):
             "notes": "x" * 40_000,                          # spans blocks of the log
         })
         assert cb.run_id == trial_run_id(SWEEP, "trial_00001")
-        summary = Trainer(CFG, callbacks=[rec, cb]).fit()
+        summary = build_trainer(CFG, callbacks=[rec, cb]).fit()
         mode = cb.mode
     (run_dir,) = find_offline_runs(root)
     return {"root": root, "rec": rec, "cb": cb, "summary": summary, "mode": mode,
@@ -142,7 +143,7 @@ def test_trial_run_is_offline_with_id_group_job_type(trial_run: dict[str, Any]) 
 
 
 def test_config_holds_the_full_trainer_config(trial_run: dict[str, Any]) -> None:
-    run, cfg = trial_run["run"], Trainer(CFG).cfg.model_dump(mode="json")
+    run, cfg = trial_run["run"], build_trainer(CFG).cfg.model_dump(mode="json")
     for key, value in cfg.items():
         assert run.config[key] == value, key
     assert run.config["demp"]["regularizer"]["peak"] == 0.1
@@ -251,7 +252,7 @@ def test_trial_finishes_when_wandb_init_fails(env: Path, tmp_path: Path,
     monkeypatch.delenv("WANDB_MODE")
     cb = _trial(tmp_path, mode="auto")  # a key is set, so auto = online, then the offline retry
     with caplog.at_level(logging.WARNING, logger="demp.track.wandb"):
-        summary = Trainer(CFG, callbacks=[cb]).fit()
+        summary = build_trainer(CFG, callbacks=[cb]).fit()
     assert calls == ["online", "offline"]
     assert _deterministic(summary) == _deterministic(trial_run["summary"])
     assert not cb.enabled and "cannot reach W&B" in (cb.error or "")
@@ -273,7 +274,7 @@ def test_wandb_failing_mid_run_disables_logging_not_training(
                 cb.run.log = fail  # the next log call (the prune check at step 40) fails
 
     with caplog.at_level(logging.WARNING, logger="demp.track.wandb"):
-        summary = Trainer(CFG, callbacks=[cb, BreakLog()]).fit()
+        summary = build_trainer(CFG, callbacks=[cb, BreakLog()]).fit()
     assert _deterministic(summary) == _deterministic(trial_run["summary"])
     assert cb.error is not None and "disk full" in cb.error
     assert len([r for r in caplog.records if "disabled" in r.getMessage()]) == 1
@@ -286,7 +287,7 @@ def test_disabled_mode_never_starts_wandb(env: Path, tmp_path: Path,
                                           monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(wandb, "init", lambda *a, **k: pytest.fail("wandb.init called"))
     cb = _trial(tmp_path, mode="disabled")
-    Trainer({**CFG, "epochs": 1}, callbacks=[cb]).fit()
+    build_trainer({**CFG, "epochs": 1}, callbacks=[cb]).fit()
     assert cb.run is None and cb.error is None and not list(tmp_path.iterdir())
 
 
@@ -309,12 +310,12 @@ def test_resumed_trial_continues_its_run(env: Path, tmp_path: Path) -> None:
     cfg = {**CFG, "output_dir": str(out)}
     first = Recorder(stop_at=40)
     cb1 = _trial(tmp_path / "wb", trial_id="trial_resume")
-    s1 = Trainer(cfg, callbacks=[first, cb1]).fit()
+    s1 = build_trainer(cfg, callbacks=[first, cb1]).fit()
     assert s1["stopped_early"] and s1["step"] == 40
     cb2 = _trial(tmp_path / "wb", trial_id="trial_resume")
     assert cb2.run_id == cb1.run_id
     second = Recorder()
-    s2 = Trainer(cfg, callbacks=[second, cb2], resume_from=out / "checkpoint").fit()
+    s2 = build_trainer(cfg, callbacks=[second, cb2], resume_from=out / "checkpoint").fit()
     assert s2["step"] == 80 and not s2["stopped_early"]
 
     runs = [read_offline_run(d) for d in find_offline_runs(tmp_path / "wb")]
@@ -443,14 +444,14 @@ def test_importing_tracking_does_not_import_wandb() -> None:
     import subprocess
     import sys
 
-    code = "import sys, demp.track, demp.track.dashboards; print('wandb' in sys.modules)"
+    code = "import sys, demp.track, demp.track.wandb_workspace; print('wandb' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip() == "False"
 
 
 def test_settings_kwargs_from_the_sweep_spec() -> None:
-    from demp.sweep.spec import WandbSpec
+    from demp.spec import WandbSpec
 
     spec = WandbSpec(mode="offline", project="demp", entity="team")
     assert track.settings_kwargs(spec) == {"mode": "offline", "project": "demp", "entity": "team"}
@@ -461,12 +462,12 @@ def test_settings_kwargs_from_the_sweep_spec() -> None:
 
 
 def test_a_failing_trial_closes_its_run_as_failed(env: Path, tmp_path: Path) -> None:
-    from demp.train.trainer import TrainingDiverged
+    from demp.train import TrainingDiverged
 
     cb = _trial(tmp_path, trial_id="trial_diverges")
     with pytest.raises(TrainingDiverged):
         with cb:
-            Trainer({**CFG, "divergence_loss": 0.01}, callbacks=[cb]).fit()
+            build_trainer({**CFG, "divergence_loss": 0.01}, callbacks=[cb]).fit()
     assert cb.finished and cb.error is None
     (run_dir,) = find_offline_runs(tmp_path)
     run = read_offline_run(run_dir)

@@ -10,12 +10,13 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from demp.config import ModelConfig, TrainConfig, validate
 from demp.data import build_data
+from demp.methods import build_trainer
 from demp.models import build_model
+from demp.train import TrainingDiverged
 from demp.train.callbacks import Callback
 from demp.train.checkpoint import load_model
 from demp.train.metrics import inference_flops
 from demp.train.surgery import remove_dead
-from demp.train.trainer import Trainer, TrainingDiverged
 
 DIGITS = {
     "model": {"name": "mlp", "hidden": [256, 256]},
@@ -53,9 +54,9 @@ class Recorder(Callback):
 
 def test_demp_on_digits_is_accurate_and_sparser_than_dense(digits):
     rec = Recorder()
-    demp = Trainer(DIGITS, callbacks=[rec], data=digits).fit()
+    demp = build_trainer(DIGITS, callbacks=[rec], data=digits).fit()
     dense_cfg = dict(DIGITS, demp={"enabled": False})
-    dense = Trainer(dense_cfg, data=digits).fit()
+    dense = build_trainer(dense_cfg, data=digits).fit()
     assert demp["test_acc"] >= 0.90
     assert dense["test_acc"] >= 0.90
     assert demp["neural_sparsity"] > dense["neural_sparsity"] + 0.05
@@ -73,7 +74,7 @@ def test_demp_on_digits_is_accurate_and_sparser_than_dense(digits):
 
 def test_metrics_record_fields(digits):
     rec = Recorder()
-    Trainer(dict(DIGITS, epochs=2), callbacks=[rec], data=digits).fit()
+    build_trainer(dict(DIGITS, epochs=2), callbacks=[rec], data=digits).fit()
     m = rec.evals[0]
     assert m["step"] == digits.steps_per_epoch
     for key in ("val_acc", "val_loss", "test_acc", "test_loss", "neural_sparsity",
@@ -104,7 +105,7 @@ def test_resume_from_checkpoint_continues_identically(digits, tmp_path):
                demp={"regularizer": {"peak": 0.1}, "noise": {"peak": 1e-3},
                      "death": {"prune_interval": 30}})
     full = Recorder()
-    Trainer(cfg, callbacks=[full], data=digits).fit()
+    build_trainer(cfg, callbacks=[full], data=digits).fit()
 
     class StopAt(Callback):
         def on_eval(self, trainer, metrics):
@@ -113,10 +114,10 @@ def test_resume_from_checkpoint_continues_identically(digits, tmp_path):
                 trainer.request_stop()
 
     first = Recorder()
-    out = Trainer(cfg, callbacks=[first, StopAt()], data=digits).fit()
+    out = build_trainer(cfg, callbacks=[first, StopAt()], data=digits).fit()
     assert out["stopped_early"] and out["step"] == 80
     resumed = Recorder()
-    t = Trainer(cfg, callbacks=[resumed], resume_from=tmp_path / "ck", data=digits)
+    t = build_trainer(cfg, callbacks=[resumed], resume_from=tmp_path / "ck", data=digits)
     assert t.step == 80
     final = t.fit()
     assert [s for s in resumed.losses] == list(range(81, t.total_steps + 1))
@@ -129,7 +130,7 @@ def test_resume_from_checkpoint_continues_identically(digits, tmp_path):
 
 def test_checkpoint_loads_pruned_model_with_weights_only(digits, tmp_path):
     cfg = dict(DIGITS, epochs=10, output_dir=str(tmp_path / "run"))
-    summary = Trainer(cfg, data=digits).fit()
+    summary = build_trainer(cfg, data=digits).fit()
     raw = torch.load(tmp_path / "run" / "model" / "checkpoint.pt", weights_only=True)
     assert raw["architecture"]["unit_ids"]["fc0"] == sorted(raw["architecture"]["unit_ids"]["fc0"])
     model, loaded_cfg = load_model(tmp_path / "run" / "model")
@@ -146,12 +147,12 @@ def test_nan_loss_raises_training_diverged(digits):
     cfg = dict(DIGITS, epochs=3, optimizer={"lr": 1e6, "name": "sgd", "momentum": 0.0},
                demp={"enabled": False})
     with pytest.raises(TrainingDiverged, match="training loss is"):
-        Trainer(cfg, data=digits).fit()
+        build_trainer(cfg, data=digits).fit()
 
 
 def test_training_is_deterministic(digits):
     a, b = Recorder(), Recorder()
     cfg = dict(DIGITS, epochs=2)
-    Trainer(cfg, callbacks=[a], data=digits).fit()
-    Trainer(cfg, callbacks=[b], data=digits).fit()
+    build_trainer(cfg, callbacks=[a], data=digits).fit()
+    build_trainer(cfg, callbacks=[b], data=digits).fit()
     assert a.losses == b.losses

@@ -50,11 +50,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from ray.tune.schedulers import FIFOScheduler, TrialScheduler
+from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler
 
+from demp import dotted
 from demp.config import DeathConfig
-from demp.sweep.pareto import crowding_distance, non_dominated_sort
-from demp.sweep.space import apply_params
+from demp.pareto import crowding_distance, non_dominated_sort
+from demp.results.values import is_finite
+from demp.spec.layout import SweepPaths
+from demp.spec.schema import SweepSpec
+from demp.spec.space import apply_params
 
 if TYPE_CHECKING:
     from ray.tune.experiment import Trial
@@ -85,11 +89,11 @@ def prune_interval_of(config: dict[str, Any]) -> int | None:
     over the base, and anything unset takes the trainer's default.
     """
     data = apply_params(config.get("base") or {}, config.get("params") or {})
-    demp = data.get("demp") or {}
-    death = demp.get("death") or {}
-    if demp.get("enabled", True) is False or death.get("enabled", True) is False:
+    if dotted.get(data, "demp.enabled", True) is False \
+            or dotted.get(data, "demp.death.enabled", True) is False:
         return None
-    return int(death.get("prune_interval") or DeathConfig().prune_interval)
+    return int(dotted.get(data, "demp.death.prune_interval", None)
+               or DeathConfig().prune_interval)
 
 
 def in_recovery(step: int, prune_interval: int | None, window: int) -> bool:
@@ -185,7 +189,7 @@ class ParetoAsha(FIFOScheduler):
             return TrialScheduler.CONTINUE
         progress, step = result.get("progress"), result.get("step")
         values = [result.get(m) for m in self.metrics]
-        if progress is None or step is None or not all(_finite(v) for v in values):
+        if progress is None or step is None or not all(is_finite(v) for v in values):
             return TrialScheduler.CONTINUE
         passed = self.passed.get(trial_id, [])
         reached = [i for i, r in enumerate(self.rungs)
@@ -289,12 +293,20 @@ class ParetoAsha(FIFOScheduler):
         self._restored = False
 
 
-def _finite(value: Any) -> bool:
-    try:
-        return math.isfinite(float(value))
-    except (TypeError, ValueError):
-        return False
+def make_scheduler(spec: SweepSpec, paths: SweepPaths) -> ASHAScheduler | ParetoAsha | None:
+    """The spec's early stopping. ParetoAsha keeps its state in the sweep directory, where a
+    resumed driver's scheduler (unpickled by ``Tuner.restore`` as it was at the start) finds it."""
+    es = spec.early_stopping
+    if es is None:
+        return None
+    if es.kind == "pareto_asha":
+        return ParetoAsha(list(zip(spec.metrics, spec.directions)), rungs=es.rungs,
+                          min_progress=es.min_progress, reduction_factor=es.reduction_factor,
+                          recovery=es.recovery, state_path=paths.root / STATE_FILE)
+    return ASHAScheduler(time_attr="training_iteration", metric=es.metric,
+                         mode="max" if es.direction == "maximize" else "min", max_t=es.max_t,
+                         grace_period=es.grace_period, reduction_factor=es.reduction_factor)
 
 
-__all__ = ["STATE_FILE", "ParetoAsha", "in_recovery", "progress_rungs", "prune_interval_of",
-           "recovery_window"]
+__all__ = ["STATE_FILE", "ParetoAsha", "in_recovery", "make_scheduler", "progress_rungs",
+           "prune_interval_of", "recovery_window"]

@@ -42,8 +42,9 @@ from typing import TYPE_CHECKING, Any
 from ray import tune
 
 from demp.config import ConfigError, TrainConfig, validate
-from demp.sweep.space import apply_params
+from demp.spec.space import apply_params
 from demp.train.callbacks import Callback
+from demp.train.checkpoint import checkpoint_due
 
 if TYPE_CHECKING:
     from demp.track.trial_run import WandbTrialCallback
@@ -87,8 +88,8 @@ class ReportToTune(Callback):
         record = flatten(metrics)
         record.update(complete=final and not metrics.get("stopped_early", False), failed=False,
                       failure_reason="", resumed_from_step=self.resumed_from_step)
-        every = trainer.cfg.checkpoint_interval  # same rule as the trainer's own checkpoints
-        if not (final or every is None or trainer.step % every == 0 or trainer.step < every):
+        # the trainer's own checkpoint cadence, and the final record always
+        if not (final or checkpoint_due(trainer.step, trainer.cfg.checkpoint_interval)):
             tune.report(record)
             return
         with tempfile.TemporaryDirectory(prefix="demp-ckpt-") as tmp:
@@ -145,7 +146,8 @@ def wandb_callback(config: dict[str, Any]) -> WandbTrialCallback | None:
 def demp_trial(config: dict[str, Any], callbacks: list[Callback] | None = None) -> None:
     """The Ray Tune trainable of every sweep (``config`` = {"base", "params", "objectives",
     "wandb"})."""
-    from demp.train.trainer import Trainer, TrainingDiverged
+    from demp.methods import build_trainer
+    from demp.train.trainer import TrainingDiverged
 
     objectives = list(config.get("objectives") or [])
     try:
@@ -166,12 +168,12 @@ def demp_trial(config: dict[str, Any], callbacks: list[Callback] | None = None) 
                 step = int(record["step"]) if record else 0
                 wb = wandb_callback(config)
                 reporter = ReportToTune(objectives, resumed_from_step=step)
-                trainer = Trainer(cfg, callbacks=_callbacks(wb, reporter, callbacks),
-                                  resume_from=directory)
+                trainer = build_trainer(cfg, callbacks=_callbacks(wb, reporter, callbacks),
+                                        resume_from=directory)
         else:
             wb = wandb_callback(config)
             reporter = ReportToTune(objectives)
-            trainer = Trainer(cfg, callbacks=_callbacks(wb, reporter, callbacks))
+            trainer = build_trainer(cfg, callbacks=_callbacks(wb, reporter, callbacks))
         try:
             trainer.fit()
         except TrainingDiverged as err:

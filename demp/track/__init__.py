@@ -1,18 +1,19 @@
-"""Tracking: W&B runs for trials and sweeps, the offline report, dashboards as code.
+"""Tracking with W&B: runs for trials and sweeps, and the team's workspace as code.
 
 Modules, one job each:
 
-- ``keys``       the W&B keys logged and the rows built from the trainer's records
-- ``wandb``      modes, run ids, secrets, and ``GuardedRun`` (a W&B failure never fails training)
-- ``trial_run``  ``WandbTrialCallback``: one run per trial
-- ``sweep_run``  ``SweepRunLogger``: the sweep's own run (frontier, hypervolume, counts)
-- ``wandb_log``  reads a run's ``.wandb`` transaction log back, without network
-- ``figures``    the dead-neuron heat map and schedule plots (W&B and the report)
-- ``report``     ``demp sweep report``: one self-contained HTML file and PNGs
-- ``dashboards`` the team's W&B workspace and report as code
+- ``keys``             the W&B keys logged and the rows built from the trainer's records
+- ``wandb``            modes, run ids, secrets, and ``GuardedRun`` (a W&B failure never fails
+                       training)
+- ``trial_run``        ``WandbTrialCallback``: one run per trial
+- ``sweep_run``        ``SweepRunLogger``: the sweep's own run (frontier, hypervolume, counts)
+- ``wandb_log``        reads a run's ``.wandb`` transaction log back, without network
+- ``wandb_workspace``  the team's W&B workspace and report as code (wandb-workspaces)
 
-Nothing here is imported by the trainer; the sweep attaches these through callbacks. Importing
-this package does not import ``wandb`` (that happens when a run starts).
+Figures come from ``demp.results`` (the same plots as ``frontier.png`` and the offline report);
+nothing here imports the sweep service or is imported by the trainer: the sweep attaches these
+through callbacks. Importing this package does not import ``wandb`` (that happens when a run
+starts).
 """
 
 from demp.track.sweep_run import SweepRunLogger

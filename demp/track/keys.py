@@ -1,9 +1,10 @@
 """The W&B keys demp logs, and the rows built from the trainer's records.
 
 One place for every key, so the callbacks (``demp.track.trial_run``, ``demp.track.sweep_run``),
-the dashboards (``demp.track.dashboards``) and the readers (tests, the offline report) cannot
-drift apart. The row builders are pure functions of the trainer's plain-dict records: they need
-neither ``wandb`` nor a run, which is also what lets the dashboards be checked against them.
+the dashboards (``demp.track.wandb_workspace``) and the readers (tests, the offline report)
+cannot drift apart. The row builders are pure functions of the trainer's plain-dict records:
+they need neither ``wandb`` nor a run, which is also what lets the dashboards be checked against
+them.
 """
 
 from __future__ import annotations

@@ -81,7 +81,7 @@ class SweepRunLogger(GuardedRun):
         """Log the sweep's state after a trial finished.
 
         Args:
-            frontier_rows: One flat dict per frontier trial (``demp.sweep.results.frontier_rows``).
+            frontier_rows: One flat dict per frontier trial (``demp.results.frontier_rows``).
             all_rows: One flat dict per finished trial (``trial_id``, ``status``, metrics, params).
             hv_history: Hypervolume after each finished trial, in finish order.
             counts: Trials by status (``complete`` / ``truncated`` / ``failed``).
@@ -152,9 +152,9 @@ def _mark_frontier(all_rows: list[dict[str, Any]],
 
 def frontier_png(frontier_rows: list[dict[str, Any]], all_rows: list[dict[str, Any]],
                  objectives: Sequence[tuple[str, str]]) -> bytes:
-    """The frontier scatter of the sweep run (``demp.sweep.plot``, the one frontier plotter):
+    """The frontier scatter of the sweep run (``demp.results.plot``, the one frontier plotter):
     frontier rows in red, other complete rows grey, failed / truncated rows left out."""
-    from demp.sweep.plot import axes_metrics, frontier_scatter_png
+    from demp.results.plot import axes_metrics, frontier_scatter_png
 
     x_m, y_m = axes_metrics([m for m, _ in objectives])
     members = {r.get("trial_id") for r in frontier_rows}

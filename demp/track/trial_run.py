@@ -12,8 +12,8 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from demp.sweep.plot import png_bytes
-from demp.track.figures import live_units_heatmap
+from demp.results.figures import live_units_heatmap
+from demp.results.plot import png_bytes
 from demp.track.keys import (
     JOB_TRIAL,
     LIVE_UNITS_HEATMAP,

@@ -6,10 +6,9 @@ is optional (no-op by default), in the style of Lightning's one-behaviour-per-ca
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from demp.train.trainer import Trainer
+from demp.train.api import TrainerAPI
 
 
 class Callback:
@@ -19,22 +18,22 @@ class Callback:
     fails the run, so callbacks for optional services (W&B) must catch their own errors.
     """
 
-    def on_train_start(self, trainer: Trainer) -> None:
+    def on_train_start(self, trainer: TrainerAPI) -> None:
         """Before the first step (after a resume: before the first resumed step)."""
 
-    def on_step(self, trainer: Trainer, step: int, loss: float) -> None:
+    def on_step(self, trainer: TrainerAPI, step: int, loss: float) -> None:
         """After each optimizer step (``step`` counts completed steps). Keep it cheap."""
 
-    def on_eval(self, trainer: Trainer, metrics: dict[str, Any]) -> None:
+    def on_eval(self, trainer: TrainerAPI, metrics: dict[str, Any]) -> None:
         """After each evaluation, with the full metrics record (see ``Trainer.evaluate``)."""
 
-    def on_prune(self, trainer: Trainer, event: dict[str, Any]) -> None:
+    def on_prune(self, trainer: TrainerAPI, event: dict[str, Any]) -> None:
         """After each death check: step, dead / removed units per group, surgery time."""
 
-    def on_checkpoint(self, trainer: Trainer, path: str) -> None:
+    def on_checkpoint(self, trainer: TrainerAPI, path: str) -> None:
         """After the trainer wrote a checkpoint to ``path`` (a directory)."""
 
-    def on_end(self, trainer: Trainer, summary: dict[str, Any]) -> None:
+    def on_end(self, trainer: TrainerAPI, summary: dict[str, Any]) -> None:
         """After training, with the final metrics record."""
 
 
@@ -44,26 +43,26 @@ class CallbackList(Callback):
     def __init__(self, callbacks: list[Callback] | None = None) -> None:
         self.callbacks = list(callbacks or [])
 
-    def on_train_start(self, trainer: Trainer) -> None:
+    def on_train_start(self, trainer: TrainerAPI) -> None:
         for cb in self.callbacks:
             cb.on_train_start(trainer)
 
-    def on_step(self, trainer: Trainer, step: int, loss: float) -> None:
+    def on_step(self, trainer: TrainerAPI, step: int, loss: float) -> None:
         for cb in self.callbacks:
             cb.on_step(trainer, step, loss)
 
-    def on_eval(self, trainer: Trainer, metrics: dict[str, Any]) -> None:
+    def on_eval(self, trainer: TrainerAPI, metrics: dict[str, Any]) -> None:
         for cb in self.callbacks:
             cb.on_eval(trainer, metrics)
 
-    def on_prune(self, trainer: Trainer, event: dict[str, Any]) -> None:
+    def on_prune(self, trainer: TrainerAPI, event: dict[str, Any]) -> None:
         for cb in self.callbacks:
             cb.on_prune(trainer, event)
 
-    def on_checkpoint(self, trainer: Trainer, path: str) -> None:
+    def on_checkpoint(self, trainer: TrainerAPI, path: str) -> None:
         for cb in self.callbacks:
             cb.on_checkpoint(trainer, path)
 
-    def on_end(self, trainer: Trainer, summary: dict[str, Any]) -> None:
+    def on_end(self, trainer: TrainerAPI, summary: dict[str, Any]) -> None:
         for cb in self.callbacks:
             cb.on_end(trainer, summary)

@@ -23,6 +23,16 @@ CHECKPOINT_FILE = "checkpoint.pt"
 FORMAT_VERSION = 1
 
 
+def checkpoint_due(step: int, every: int | None) -> bool:
+    """The one checkpoint-cadence rule (``checkpoint_interval``): at every evaluation when
+    ``every`` is unset, else at its multiples and at every evaluation before the first one.
+
+    The trainer's own checkpoints (``output_dir/checkpoint``) and the sweep trial's reports to
+    Ray Tune both follow it; the final evaluation always writes one on top.
+    """
+    return every is None or step % every == 0 or step < every
+
+
 def architecture_state(model: PrunableNet) -> dict[str, Any]:
     return {
         "unit_ids": {g: ids.tolist() for g, ids in model.unit_ids.items()},

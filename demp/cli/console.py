@@ -1,0 +1,28 @@
+"""Where the CLI writes: stdout for results, stderr for errors, warnings and progress.
+
+Pipes and logs get wide tables instead of rich's 80-column default. Every user-facing error goes
+through ``print_errors``: one ``error: ...`` line per problem, user text escaped so that a field
+value like ``[red]`` prints as itself.
+"""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.markup import escape
+
+console = Console(width=None if Console().is_terminal else 160)
+err_console = Console(stderr=True, width=None if Console(stderr=True).is_terminal else 160)
+
+
+def print_errors(text: str) -> None:
+    """``error: <line>`` on stderr for each line of ``text``."""
+    for line in text.splitlines():
+        err_console.print(f"[red]error:[/red] {escape(line)}", highlight=False, markup=True)
+
+
+def warn(text: str, label: str = "warning") -> None:
+    """``warning: <text>`` (or another yellow label) on stderr."""
+    err_console.print(f"[yellow]{label}:[/yellow] {text}", highlight=False)
+
+
+__all__ = ["console", "err_console", "print_errors", "warn"]

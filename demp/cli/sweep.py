@@ -1,0 +1,302 @@
+"""``demp sweep ...``: run, resume, watch and read sweeps.
+
+    demp sweep run SPEC [--set KEY=VALUE ...] [--overwrite] [--quiet]
+    demp sweep resume DIR [--quiet]
+    demp sweep status DIR
+    demp sweep frontier DIR [--format csv|json|png] [--output PATH]
+    demp sweep compare DIR1 DIR2 ... [--reference V,V] [--output PNG] [--format table|json|csv]
+    demp sweep export DIR TRIAL [--output DIR]
+    demp sweep report DIR [--output PATH]
+    demp sweep dashboard DIR [--host 127.0.0.1] [--port 8080]
+    demp sweep validate SPEC [--set KEY=VALUE ...]
+
+``register(subparsers)`` adds the ``sweep`` command to the ``demp`` parser; every sub-command sets
+``func``. The handlers only parse, call the use case and print: running is ``demp.sweep``, reading
+is ``demp.results``. Ray is only imported by ``run`` and ``resume``, after the environment that
+keeps a local Ray instance on 127.0.0.1 is set, so ``status`` / ``frontier`` / ``validate`` stay
+quick.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from demp.cli.console import console, err_console, warn
+from demp.cli.display import display_for
+from demp.cli.tables import comparison_table, print_frontier, print_outcome, print_target
+from demp.errors import ConfigError
+from demp.results import (
+    SweepOutcome, compare_sweeps, comparison_csv, comparison_document, export_trial, finalize,
+    load_sweep, plot_comparison, write_report,
+)
+from demp.spec import driver_owner, load_spec, open_storage, spec_warnings, storage_label
+
+
+def register(subparsers: Any) -> argparse.ArgumentParser:
+    """Add ``sweep`` and its sub-commands to an argparse sub-parser collection."""
+    sweep = subparsers.add_parser("sweep", help="hyperparameter sweeps (Ray Tune + Optuna)",
+                                  description=__doc__.split("\n\n")[0])
+    sub = sweep.add_subparsers(dest="sweep_command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("run", help="start a sweep from a spec")
+    p.add_argument("spec", type=Path, help="sweep spec (YAML)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a spec field, e.g. trials=8 or base.epochs=3 (repeatable)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="delete an existing sweep of the same name first")
+    p.add_argument("--quiet", action="store_true", help="no progress display")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("resume", help="continue a sweep whose driver stopped")
+    p.add_argument("directory", type=Path)
+    p.add_argument("--quiet", action="store_true", help="no progress display")
+    p.set_defaults(func=cmd_resume)
+
+    p = sub.add_parser("status", help="trial counts, frontier and hypervolume of a sweep")
+    p.add_argument("directory", type=Path)
+    p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("frontier", help="write / print the Pareto frontier")
+    p.add_argument("directory", type=Path)
+    p.add_argument("--format", choices=["csv", "json", "png"], default=None,
+                   help="print this format (png: write the plot); default: a table")
+    p.add_argument("--output", type=Path, default=None, help="also write the file here")
+    p.set_defaults(func=cmd_frontier)
+
+    p = sub.add_parser("export", help="a trial's pruned model and config, ready to load")
+    p.add_argument("directory", type=Path)
+    p.add_argument("trial", help="Ray trial id (or a unique prefix) or Optuna trial number")
+    p.add_argument("--output", type=Path, default=None,
+                   help="target directory (default: DIR/exports/<trial id>)")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("report", help="one self-contained HTML report (and PNGs), offline")
+    p.add_argument("directory", type=Path)
+    p.add_argument("--output", type=Path, default=None,
+                   help="the HTML file (default: DIR/report/index.html); PNGs go beside it")
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("dashboard", help="optuna-dashboard on the sweep's study")
+    p.add_argument("directory", type=Path)
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=int, default=8080, help="port (default 8080; 0: any free)")
+    p.set_defaults(func=cmd_dashboard)
+
+    p = sub.add_parser("validate", help="check a spec without running it")
+    p.add_argument("spec", type=Path)
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    p.set_defaults(func=cmd_validate)
+    _add_compare_parser(sub)  # demp sweep compare: several sweeps under one reference point
+    return sweep
+
+
+
+
+def _prepare_driver_env(spec: Any) -> None:
+    """Before Ray is imported: loopback-only unless the spec joins a cluster off this machine.
+
+    A driver also owns its W&B service: ``WANDB_SERVICE`` inherited from a parent process (a
+    notebook, a test) would make this driver's runs streams of the parent's wandb-core, and a
+    killed driver would leave its run id "in use" there, so the resumed driver could not open it.
+    """
+    os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0" if spec.ray.is_local else "1")
+    os.environ.pop("WANDB_SERVICE", None)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    spec = load_spec(args.spec, args.overrides)
+    for w in spec_warnings(spec):
+        warn(w)
+    _prepare_driver_env(spec)
+    from demp.sweep import run_sweep
+
+    t0 = time.time()
+    outcome = run_sweep(spec, overwrite=args.overwrite,
+                        display=display_for(err_console, args.quiet))
+    print_outcome(outcome, time.time() - t0)
+    return 0
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    outcome = load_sweep(args.directory)  # validates the directory and its spec first
+    _prepare_driver_env(outcome.spec)
+    from demp.sweep import resume_sweep
+
+    t0 = time.time()
+    outcome = resume_sweep(args.directory, display=display_for(err_console, args.quiet))
+    if args.quiet:  # otherwise the progress display showed them as they happened
+        for note in outcome.notes:
+            warn(note, "reconciled")
+    print_outcome(outcome, time.time() - t0)
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    outcome = load_sweep(args.directory)
+    spec, paths = outcome.spec, outcome.paths
+    owner = driver_owner(paths)
+    running = _running_trials(outcome) if owner else 0
+    c = outcome.counts
+    finished = sum(c.values())
+    console.print(f"[bold]{spec.name}[/bold]  {paths.root}", highlight=False)
+    console.print(f"trials: {finished}/{spec.trials} finished — {c['complete']} complete, "
+                  f"{c['truncated']} truncated, {c['failed']} failed; {running} running",
+                  highlight=False)
+    if owner:
+        console.print(f"driver: running (pid {owner[0]} on {owner[1]})", highlight=False)
+    elif finished < spec.trials:
+        console.print(f"driver: not running — continue with `demp sweep resume {paths.root}`",
+                      highlight=False)
+    else:
+        console.print("driver: done", highlight=False)
+    console.print(f"optuna: study {spec.resolved_study_name!r} in "
+                  f"{storage_label(spec.storage, paths)} — watch it with `demp sweep dashboard "
+                  f"{paths.root}`", highlight=False)
+    print_target(outcome)
+    print_frontier(outcome.frontier)
+    failed = [r for r in outcome.records if r.status == "failed"]
+    for r in failed:
+        console.print(f"[red]failed[/red] {r.trial_id}: {r.reason}", highlight=False)
+    return 0
+
+
+def _running_trials(outcome: SweepOutcome) -> int:
+    """Optuna trials asked but not told that trials.jsonl has not recorded either."""
+    try:
+        import optuna
+
+        storage = open_storage(outcome.spec.storage, outcome.paths)
+        study = optuna.load_study(study_name=outcome.spec.resolved_study_name, storage=storage)
+        done = {r.trial_id for r in outcome.records}
+        return sum(1 for t in study.get_trials(deepcopy=False,
+                                               states=[optuna.trial.TrialState.RUNNING])
+                   if t.user_attrs.get("ray_trial_id") not in done)
+    except Exception:  # status must work even when the storage is unreachable
+        return 0
+
+
+def cmd_frontier(args: argparse.Namespace) -> int:
+    outcome = load_sweep(args.directory)
+    outcome = finalize(outcome.spec, outcome.paths)  # rewrite csv / json / png from the ledger
+    paths = outcome.paths
+    source = {"csv": paths.frontier_csv, "json": paths.frontier_json,
+              "png": paths.frontier_png}.get(args.format or "")
+    if args.output is not None:
+        if source is None:
+            raise ConfigError("--output: needs --format csv, json or png")
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, args.output)
+    if args.format in ("csv", "json"):
+        sys.stdout.write(source.read_text())
+    elif args.format == "png":
+        console.print(str(args.output or source), highlight=False)
+    else:
+        print_frontier(outcome.frontier)
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    target = export_trial(load_sweep(args.directory), args.trial, args.output)
+    console.print(f"exported to {target}", highlight=False)
+    console.print("  load:      from demp.train.checkpoint import load_model; "
+                  f"model, cfg = load_model('{target}')", highlight=False)
+    console.print(f"  fine-tune: demp train {target / 'config.yaml'} --resume {target} "
+                  f"--set epochs=N  (continues from the trial's last step with its optimizer "
+                  f"state; any --set applies)", highlight=False)
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    target = write_report(args.directory, args.output)
+    console.print(f"report: {target} (self-contained; PNGs beside it in {target.parent})",
+                  highlight=False)
+    return 0
+
+
+def cmd_dashboard(args: argparse.Namespace) -> int:
+    from demp.sweep.optuna_dashboard import is_loopback, make_dashboard_server, url_of
+
+    server, study, storage = make_dashboard_server(args.directory, args.host, args.port)
+    if not is_loopback(args.host):
+        warn(f"optuna-dashboard has no authentication and can edit the study; it is listening "
+             f"on {args.host}, reachable from other machines")
+    console.print(f"optuna-dashboard: {url_of(server)}  (study {study!r} in {storage}; Ctrl-C "
+                  f"stops it)", highlight=False)
+    sys.stdout.flush()
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    spec = load_spec(args.spec, args.overrides)
+    for w in spec_warnings(spec):
+        warn(w)
+    params = ", ".join(spec.space)
+    console.print(f"{args.spec}: valid — {spec.trials} trials, sampler {spec.sampler.name} "
+                  f"(seed {spec.sampler.seed}), objectives "
+                  f"{', '.join(f'{o.direction} {o.metric}' for o in spec.objectives)}"
+                  f"{_constraint_text(spec)}; searching {params}", highlight=False)
+    return 0
+
+
+def _constraint_text(spec: Any) -> str:
+    target = spec.base.demp.target
+    if target is None:
+        return ""
+    return (f" subject to |{target.metric} - {target.value:g}| <= "
+            f"{spec.resolved_tolerance:g}")
+
+
+
+
+
+def _add_compare_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Add ``compare`` to the ``demp sweep`` sub-commands."""
+    p = subparsers.add_parser(
+        "compare", help="overlay several sweeps' frontiers; hypervolumes under one reference")
+    p.add_argument("directories", type=Path, nargs="+", metavar="DIR", help="sweep directories")
+    p.add_argument("--reference", type=_floats, default=None, metavar="V[,V...]",
+                   help="common reference point, one value per objective (default: the "
+                   "sweeps' shared one, else the least favourable of theirs)")
+    p.add_argument("--output", type=Path, default=Path("compare.png"),
+                   help="the overlay plot (default: ./compare.png)")
+    p.add_argument("--format", choices=["table", "json", "csv"], default="table",
+                   help="what to print (default: a table)")
+    p.set_defaults(func=cmd_compare)
+    return p
+
+
+def _floats(text: str) -> list[float]:
+    try:
+        return [float(v) for v in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}")
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    c = compare_sweeps(args.directories, args.reference)
+    plot_comparison(c, args.output)
+    if args.format == "json":
+        sys.stdout.write(json.dumps(comparison_document(c), indent=2, default=str) + "\n")
+    elif args.format == "csv":
+        sys.stdout.write(comparison_csv(c))
+    else:
+        console.print(comparison_table(c))
+        console.print(f"plot: {args.output}", highlight=False)
+    return 0
+
+
+__all__ = ["register"]

@@ -1,0 +1,116 @@
+"""What the CLI prints about a sweep: the frontier table, target feasibility, an outcome summary,
+and the comparison table of several sweeps (rich tables on stdout).
+"""
+
+from __future__ import annotations
+
+from rich.table import Table
+
+from demp.cli.console import console
+from demp.results.compare import Comparison, reference_text
+from demp.results.frontier import Frontier
+from demp.results.outcome import SweepOutcome
+from demp.results.values import fmt
+
+# Column labels for the usual DemP parameters; other paths show their last two segments.
+PARAM_LABELS = {
+    "demp.regularizer.peak": "λ", "demp.noise.peak": "σ", "demp.schedule.shape": "shape",
+    "demp.schedule.pct_start": "pct_start", "demp.schedule.span_fraction": "span",
+    "demp.death.prune_interval": "prune every",
+}
+
+
+def frontier_table(frontier: Frontier, limit: int = 30) -> Table:
+    params: list[str] = []
+    for r in frontier.members:
+        params += [p for p in r.params if p not in params]
+    ref = ", ".join(f"{m}={v:g}" for m, v in zip(frontier.metrics, frontier.reference))
+    table = Table(title=f"Pareto frontier — {len(frontier.members)} of {len(frontier.complete)} "
+                  f"complete trials · hypervolume {frontier.hypervolume:.4f} (reference {ref})",
+                  title_justify="left")
+    table.add_column("trial")
+    table.add_column("#", justify="right")
+    for m, d in zip(frontier.metrics, frontier.directions):
+        table.add_column(f"{m} {'↑' if d == 'maximize' else '↓'}", justify="right")
+    for p in params:
+        table.add_column(PARAM_LABELS.get(p, ".".join(p.split(".")[-2:])), justify="right")
+    for r in frontier.members[:limit]:
+        table.add_row(r.trial_id, fmt(r.number),
+                      *[fmt(v) for v in r.objective_values(frontier.metrics)],
+                      *[fmt(r.params.get(p)) for p in params])
+    return table
+
+
+def print_frontier(frontier: Frontier) -> None:
+    if not frontier.complete:
+        console.print("frontier: no complete trials yet")
+        return
+    console.print(frontier_table(frontier))
+
+
+def print_target(outcome: SweepOutcome) -> None:
+    """Target-sparsity sweeps: the target, how many complete trials met it, and each that did
+    not (kept in the study and trials.jsonl, left off the result)."""
+    spec = outcome.spec
+    target = spec.base.demp.target
+    if target is None:
+        return
+    done = [r for r in outcome.records if r.status == "complete"]
+    missed = [r for r in done if r.feasible is False]
+    console.print(f"target: {target.metric} = {target.value:g} ± {spec.resolved_tolerance:g} — "
+                  f"{len(done) - len(missed)} feasible, {len(missed)} infeasible",
+                  highlight=False)
+    for r in missed:
+        value = r.metrics.get(target.metric)
+        shown = f"{value:.4f}" if isinstance(value, float) and target.metric != "flops" \
+            else fmt(value)
+        console.print(f"[yellow]infeasible[/yellow] {r.trial_id}: {target.metric} = {shown}",
+                      highlight=False)
+
+
+def print_outcome(outcome: SweepOutcome, seconds: float) -> None:
+    c = outcome.counts
+    console.print(f"[bold]{outcome.spec.name}[/bold]: {sum(c.values())} trials in {seconds:.0f} s "
+                  f"— {c['complete']} complete, {c['truncated']} truncated, {c['failed']} failed",
+                  highlight=False)
+    print_target(outcome)
+    print_frontier(outcome.frontier)
+    p = outcome.paths
+    console.print(f"files: {p.frontier_csv}, {p.frontier_json}, {p.frontier_png}",
+                  highlight=False)
+    offline = sorted(p.wandb.glob("offline-run-*")) if p.wandb.is_dir() else []
+    if offline:
+        console.print(f"W&B: {len(offline)} offline run directories in {p.wandb} — upload with "
+                      f"`wandb sync {p.wandb}/offline-run-*`", highlight=False)
+    if sum(c.values()) < outcome.spec.trials:
+        console.print(f"stopped before the planned {outcome.spec.trials} trials; continue with "
+                      f"`demp sweep resume {p.root}`", highlight=False)
+
+
+def comparison_table(c: Comparison) -> Table:
+    """One row per sweep: method, trials, frontier size, hypervolume and its ratio to the first
+    sweep's, and how many of its points are on the union frontier."""
+    base = c.entries[0].frontier.hypervolume
+    table = Table(title=f"frontiers under one reference ({reference_text(c)}) · HV ratio to "
+                  f"{c.entries[0].label} · union hypervolume {c.union_hypervolume:.4f} "
+                  f"({len(c.union.members)} points)", title_justify="left")
+    table.add_column("sweep", no_wrap=True)
+    table.add_column("method")
+    for col in ("trials", "frontier", "HV", "HV ratio", "on union",
+                *[f"best {m}" for m in c.metrics]):
+        table.add_column(col, justify="right")
+    for e in c.entries:
+        hv = e.frontier.hypervolume
+        best = []
+        for i, d in enumerate(c.directions):
+            vals = [r.objective_values(c.metrics)[i] for r in e.frontier.complete]
+            best.append(fmt((max if d == "maximize" else min)(vals)) if vals else "")
+        table.add_row(e.label, e.method,
+                      f"{e.outcome.counts['complete']}/{e.outcome.spec.trials}",
+                      str(len(e.frontier.members)), f"{hv:.4f}",
+                      f"{hv / base:.3f}" if base > 0 else "", f"{e.on_union}", *best)
+    return table
+
+
+__all__ = ["PARAM_LABELS", "comparison_table", "frontier_table", "print_frontier",
+           "print_outcome", "print_target"]

@@ -1,0 +1,63 @@
+"""The one error a user can fix by editing a config or spec, and the one way it is worded.
+
+Every config and spec problem reaches the user as a ``ConfigError`` whose message holds one line
+per problem, each starting with the dotted field path (``demp.noise.peak: Input should be greater
+than or equal to 0 (got -1)``); the CLI prints them and exits with status 2. Both the trainer
+config (``demp.config``) and the sweep spec (``demp.spec``) word pydantic's errors through
+``format_validation_error``, so the two cannot drift apart. This module sits below everything else
+in ``demp`` and imports nothing of it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from pydantic import ValidationError
+
+# Message prefixes pydantic puts before the text of a ValueError / assert in a validator.
+_PREFIXES = ("Value error, ", "Assertion failed, ")
+# Error types whose message already says what was wrong with the value (or has no value).
+_NO_INPUT_SHOWN = ("missing", "value_error", "assertion_error")
+
+
+class ConfigError(ValueError):
+    """A config that failed validation; its message names each bad field path."""
+
+
+def format_validation_error(err: ValidationError, prefix: str = "", *,
+                            unknown_field: str | None = None,
+                            loc_filter: Callable[[list[str]], list[str]] | None = None) -> str:
+    """One line per problem, each starting with the dotted field path.
+
+    - ``prefix`` goes before every path (``trial.`` for a sampled trial config).
+    - A cross-field rule (a ``PydanticCustomError`` of type ``"field"``) words its message as
+      ``"sub.path: problem"``, relative to the model that checks it; the sub-path joins the
+      location, so the line names the field at fault rather than the model.
+    - ``unknown_field`` replaces pydantic's message for a key the model forbids (the spec says
+      ``unknown field (not part of the spec)``); the trainer config keeps pydantic's.
+    - ``loc_filter`` drops location parts that are no field (the spec's union tags).
+    - The offending value is shown as ``(got ...)`` unless the message already says it.
+    """
+    lines = []
+    for e in err.errors():
+        loc = [str(p) for p in e["loc"]]
+        if loc_filter is not None:
+            loc = loc_filter(loc)
+        parts = [prefix] if prefix else []
+        parts += [p for p in loc if p != "__root__" and not p.startswith("function-")]
+        msg = e["msg"]
+        for p in _PREFIXES:
+            msg = msg.removeprefix(p)
+        if e["type"] == "field" and ": " in msg:
+            field_path, msg = msg.split(": ", 1)
+            parts.append(field_path)
+        if e["type"] == "extra_forbidden" and unknown_field is not None:
+            msg = unknown_field
+        elif e["type"] not in _NO_INPUT_SHOWN and "input" in e \
+                and not isinstance(e["input"], dict):
+            msg = f"{msg} (got {e['input']!r})"
+        lines.append(f"{'.'.join(parts) or '<root>'}: {msg}")
+    return "\n".join(lines)
+
+
+__all__ = ["ConfigError", "format_validation_error"]

@@ -1,0 +1,250 @@
+"""The sweep directory: its layout, its Optuna storage, and the lock of the driver that owns it.
+
+A sweep directory is self-contained, so ``demp sweep resume DIR`` needs nothing but the path::
+
+    <output_root>/<name>/
+      spec.yaml        the validated spec with all defaults filled in (what resume reads back)
+      sweep.json       bookkeeping: absolute directory, study name, storage kind, driver runs
+      optuna.journal   the Optuna study (JournalStorage) unless spec.storage names a database;
+                       ``demp sweep dashboard <dir>`` (optuna-dashboard) reads it live
+      ray/             the Ray Tune experiment: tuner.pkl, experiment_state-*.json, searcher
+                       state, and one ``trial_<id>/`` per trial (result.json, progress.csv,
+                       error.txt, ``checkpoint_NNNNNN/`` = checkpoint.pt + record.json)
+      trials.jsonl     one line per trial that ended: complete | truncated | failed (+ reason),
+                       its parameters, final metrics and checkpoint; the frontier's source
+      frontier.csv     the current Pareto frontier (complete trials only), one row per trial
+      frontier.json    frontier rows + objectives, reference point, hypervolume and its history
+      frontier.png     accuracy vs. sparsity, frontier highlighted, dominated trials grey
+      scheduler_state.json  Pareto ASHA's rung records and decisions (early_stopping:
+                       pareto_asha), what a resumed driver's scheduler continues from
+      driver.pid       "pid host" of the live driver; a stale one (dead pid) is ignored
+      wandb/           W&B run directories (``offline-run-*`` / ``run-*``): one per attempt of
+                       each trial (job_type trial) and per driver run (the sweep's own run);
+                       upload offline ones with ``wandb sync <dir>/wandb/offline-run-*``
+      report/          what ``demp sweep report`` wrote: index.html (self-contained) and PNGs
+      exports/<trial>/ what ``demp sweep export`` wrote
+
+Only one driver may work on a sweep at a time (``DriverLock``): two drivers would both ask Optuna
+for trials and both append to trials.jsonl. The lock is also what makes it safe, on resume, to
+repair what a SIGKILL can leave behind in the journal (a stale lock file, a torn last line).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from demp.errors import ConfigError
+
+SPEC_FILE = "spec.yaml"
+META_FILE = "sweep.json"
+JOURNAL_FILE = "optuna.journal"
+RAY_DIR = "ray"
+TRIALS_FILE = "trials.jsonl"
+DRIVER_FILE = "driver.pid"
+WANDB_DIR = "wandb"
+REPORT_DIR = "report"
+
+
+@dataclass(frozen=True)
+class SweepPaths:
+    """Every path of one sweep directory (see the module docstring)."""
+
+    root: Path
+
+    @classmethod
+    def for_spec(cls, output_root: Path, name: str) -> "SweepPaths":
+        return cls(Path(output_root, name).resolve())
+
+    @property
+    def spec(self) -> Path:
+        return self.root / SPEC_FILE
+
+    @property
+    def meta(self) -> Path:
+        return self.root / META_FILE
+
+    @property
+    def journal(self) -> Path:
+        return self.root / JOURNAL_FILE
+
+    @property
+    def ray(self) -> Path:
+        return self.root / RAY_DIR
+
+    @property
+    def trials(self) -> Path:
+        return self.root / TRIALS_FILE
+
+    @property
+    def frontier_csv(self) -> Path:
+        return self.root / "frontier.csv"
+
+    @property
+    def frontier_json(self) -> Path:
+        return self.root / "frontier.json"
+
+    @property
+    def frontier_png(self) -> Path:
+        return self.root / "frontier.png"
+
+    @property
+    def driver(self) -> Path:
+        return self.root / DRIVER_FILE
+
+    @property
+    def wandb(self) -> Path:
+        """W&B's run directories; ``wandb.init(dir=root)`` puts them here."""
+        return self.root / WANDB_DIR
+
+    @property
+    def report(self) -> Path:
+        return self.root / REPORT_DIR
+
+    def export_dir(self, trial_id: str) -> Path:
+        return self.root / "exports" / trial_id
+
+    def is_sweep(self) -> bool:
+        return self.spec.is_file()
+
+
+# ------------------------------------------------------------------------------ Optuna storage
+
+
+def open_storage(url: str | None, paths: SweepPaths) -> Any:
+    """The Optuna storage: a database URL as given, else the sweep's journal file.
+
+    The journal (one JSON line per operation, appended under a file lock) is what lets
+    optuna-dashboard read the study while the driver writes it, without a database server.
+    """
+    import optuna
+
+    if url:
+        return optuna.storages.RDBStorage(url)
+    from optuna.storages.journal import JournalFileBackend, JournalStorage
+
+    return JournalStorage(JournalFileBackend(str(paths.journal)))
+
+
+def storage_label(url: str | None, paths: SweepPaths) -> str:
+    """What to pass to ``optuna-dashboard`` to watch this sweep."""
+    return url or str(paths.journal)
+
+
+def study_exists(storage: Any, study_name: str) -> bool:
+    import optuna
+
+    return study_name in optuna.study.get_all_study_names(storage)
+
+
+def repair_journal(paths: SweepPaths) -> list[str]:
+    """Undo what a killed driver can leave in the journal; call only while holding the lock.
+
+    Optuna's file lock is a ``<journal>.lock`` symlink: a driver killed inside an append leaves
+    it behind and the next writer would wait out a 30 s grace period. A torn last line (no
+    newline) would make Optuna reject every line appended after it. Returns what was fixed.
+    """
+    fixed = []
+    lock = Path(str(paths.journal) + ".lock")
+    if lock.is_symlink() or lock.exists():
+        lock.unlink()
+        fixed.append(f"removed stale Optuna lock {lock.name}")
+    if paths.journal.is_file():
+        data = paths.journal.read_bytes()
+        if data and not data.endswith(b"\n"):
+            keep = data.rfind(b"\n") + 1
+            with paths.journal.open("r+b") as f:
+                f.truncate(keep)
+            fixed.append(f"dropped a torn last journal line ({len(data) - keep} bytes)")
+    return fixed
+
+
+# ------------------------------------------------------------------------------ driver lock
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def driver_owner(paths: SweepPaths) -> tuple[int, str] | None:
+    """(pid, host) of the driver that holds the sweep, or None if no live driver does."""
+    try:
+        pid_text, host = paths.driver.read_text().split()
+        pid = int(pid_text)
+    except (FileNotFoundError, ValueError):
+        return None
+    if host == socket.gethostname() and not _pid_alive(pid):
+        return None
+    return pid, host
+
+
+class DriverLock:
+    """``driver.pid`` held for the lifetime of a driver (a context manager)."""
+
+    def __init__(self, paths: SweepPaths) -> None:
+        self.paths = paths
+        self.held = False
+
+    def __enter__(self) -> "DriverLock":
+        owner = driver_owner(self.paths)
+        if owner is not None and owner[0] != os.getpid():
+            pid, host = owner
+            raise ConfigError(f"{self.paths.root}: a driver is already running this sweep "
+                              f"(pid {pid} on {host}); if it is gone, delete {self.paths.driver}")
+        self.paths.root.mkdir(parents=True, exist_ok=True)
+        tmp = self.paths.driver.with_suffix(f".tmp{os.getpid()}")
+        tmp.write_text(f"{os.getpid()} {socket.gethostname()}\n")
+        os.replace(tmp, self.paths.driver)
+        self.held = True
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.held:
+            try:
+                if self.paths.driver.read_text().split()[0] == str(os.getpid()):
+                    self.paths.driver.unlink()
+            except (FileNotFoundError, IndexError):
+                pass
+            self.held = False
+
+
+# ------------------------------------------------------------------------------ bookkeeping
+
+
+def read_meta(paths: SweepPaths) -> dict[str, Any]:
+    try:
+        return json.loads(paths.meta.read_text())
+    except FileNotFoundError:
+        return {}
+
+
+def record_driver_run(paths: SweepPaths, kind: str, study_name: str, storage: str) -> None:
+    """Append this driver run to sweep.json (written atomically)."""
+    meta = read_meta(paths)
+    meta.setdefault("dir", str(paths.root))
+    meta["study_name"] = study_name
+    meta["storage"] = storage
+    meta.setdefault("runs", []).append(
+        {"kind": kind, "pid": os.getpid(), "host": socket.gethostname(), "started": time.time()})
+    tmp = paths.meta.with_suffix(".tmp")
+    tmp.write_text(json.dumps(meta, indent=2) + "\n")
+    os.replace(tmp, paths.meta)
+
+
+def check_not_moved(paths: SweepPaths) -> None:
+    """Ray's experiment state and the searcher hold absolute paths: resume must run in place."""
+    recorded = read_meta(paths).get("dir")
+    if recorded and Path(recorded).resolve() != paths.root:
+        raise ConfigError(f"{paths.root}: this sweep was created at {recorded}; resume it there "
+                          f"(Ray's experiment state and the Optuna journal path are absolute)")

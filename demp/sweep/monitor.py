@@ -1,0 +1,201 @@
+"""The driver's view of a running sweep: the ledger, the frontier files, the W&B sweep run, and
+the display protocol the CLI implements.
+
+Ray pickles its callbacks into the experiment and restores the original run's on resume, so the
+Ray-side piece, ``ForwardToMonitor``, is a stateless shim. Everything stateful lives in this
+driver's ``SweepMonitor`` (installed by ``monitoring`` while Tune runs): it appends each ended
+trial to ``trials.jsonl`` (first record per trial wins), rewrites ``frontier.csv`` / ``.json``,
+keeps the sweep's W&B run (``demp.track.sweep_run.SweepRunLogger``) up to date, and tells the
+display. A W&B failure disables that run with a warning, never the sweep.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, Protocol
+
+from ray import tune
+
+from demp.results.frontier import (
+    Frontier, compute_frontier, frontier_rows, trial_rows, write_frontier_files,
+)
+from demp.results.records import TrialLog, TrialRecord, classify, counts
+from demp.spec.layout import SweepPaths
+from demp.spec.schema import SweepSpec
+
+logger = logging.getLogger(__name__)
+
+
+class SweepDisplay(Protocol):
+    """What the driver shows while Tune runs (the CLI's line and live displays implement it)."""
+
+    def start(self, monitor: SweepMonitor) -> None:
+        """Before the first trial (a resumed sweep: with the records it starts from)."""
+
+    def finished(self, record: TrialRecord, monitor: SweepMonitor) -> None:
+        """A trial ended and was recorded (``monitor`` holds the updated frontier)."""
+
+    def note(self, text: str) -> None:
+        """A message for the user (a retry, a reconciled ledger)."""
+
+    def update(self, trials: list[Any], monitor: SweepMonitor) -> None:
+        """Each step of Tune's loop, with Ray's trials (keep it cheap)."""
+
+    def stop(self) -> None:
+        """After Tune returned or raised."""
+
+
+class SweepMonitor:
+    """Driver-side bookkeeping while Tune runs: trials.jsonl, frontier files, live display, and
+    the sweep's W&B run (``SweepRunLogger``, unless the spec disables W&B)."""
+
+    def __init__(self, spec: SweepSpec, paths: SweepPaths, display: SweepDisplay | None) -> None:
+        self.spec = spec
+        self.paths = paths
+        self.log = TrialLog(paths.trials)
+        self.display = display
+        self.records = self.log.records()
+        self.frontier = self._frontier()
+        self.trials: dict[str, Any] = {}  # Ray's trials as of the last loop step
+        self.wandb = sweep_run_logger(spec, paths)
+
+    def _frontier(self) -> Frontier:
+        return compute_frontier(self.records, self.spec.metrics, self.spec.directions,
+                                self.spec.reference_point())
+
+    def start(self) -> None:
+        """Open the sweep's W&B run; a resumed sweep logs the state it starts from."""
+        if self.wandb is not None and self.wandb.start() and self.records:
+            self.log_wandb()
+
+    def log_wandb(self) -> None:
+        if self.wandb is None:
+            return
+        self.wandb.update(frontier_rows(self.frontier), trial_rows(self.records, self.spec.metrics),
+                          [hv for _, hv in self.frontier.history], counts(self.records),
+                          list(zip(self.spec.metrics, self.spec.directions)))
+
+    def close(self, exit_code: int = 0) -> None:
+        if self.wandb is not None:
+            self.wandb.finish(exit_code=exit_code)
+
+    def record(self, trial: Any, errored: bool) -> None:
+        result = {k: v for k, v in (trial.last_result or {}).items() if k != "config"}
+        status, reason = classify(result, errored, self.spec.metrics)
+        if errored:
+            reason = error_reason(trial)
+        checkpoint = trial.checkpoint
+        params = dict(trial.config.get("params") or {})
+        violation = (self.spec.constraint_violation(params, result)
+                     if status == "complete" else None)
+        rec = TrialRecord(
+            trial_id=trial.trial_id, status=status, reason=reason, params=params,
+            number=trial.config.get("optuna_trial"), metrics=result,
+            failures=trial.num_failures, checkpoint=checkpoint.path if checkpoint else None,
+            violation=violation, feasible=None if violation is None else violation <= 0)
+        if not self.log.append(rec):
+            return
+        self.records.append(rec)
+        self.frontier = self._frontier()
+        write_frontier_files(self.frontier, self.records, self.spec.name, self.spec.trials,
+                             self.paths.frontier_csv, self.paths.frontier_json)
+        self.log_wandb()
+        if self.display is not None:
+            self.display.finished(rec, self)
+
+    def error_reason(self, trial_id: str) -> str | None:
+        """The exception line of a trial Ray just failed (for Optuna's ``reason`` attribute)."""
+        trial = self.trials.get(trial_id)
+        return error_reason(trial) if trial is not None else None
+
+    def note(self, text: str) -> None:
+        if self.display is not None:
+            self.display.note(text)
+        else:
+            logger.info(text)
+
+    def tick(self, trials: list[Any]) -> None:
+        self.trials = {t.trial_id: t for t in trials}
+        if self.display is not None:
+            self.display.update(trials, self)
+
+
+def error_reason(trial: Any) -> str:
+    """The exception line of a Ray trial's error (the last line of its traceback)."""
+    text = trial.get_error() or ""
+    lines = [ln.strip() for ln in str(text).splitlines() if ln.strip()]
+    return lines[-1][:500] if lines else "error (no message)"
+
+
+_MONITOR: SweepMonitor | None = None
+
+
+def error_reason_of(trial_id: str) -> str | None:
+    """The exception line of a trial Ray just failed, from the monitor installed while Tune
+    runs (the Optuna searcher's ``error_reason``); None outside a driver run."""
+    return _MONITOR.error_reason(trial_id) if _MONITOR is not None else None
+
+
+def sweep_run_logger(spec: SweepSpec, paths: SweepPaths) -> Any | None:
+    """The sweep's W&B run (files in ``<sweep dir>/wandb/``), or None when W&B is disabled."""
+    if spec.wandb.mode == "disabled":
+        return None
+    from demp.track.sweep_run import SweepRunLogger
+    from demp.track.wandb import settings_kwargs
+
+    return SweepRunLogger(spec.name, **settings_kwargs(spec.wandb), dir=paths.root, silent=True,
+                          config={"spec": spec.model_dump(mode="json")})
+
+
+@contextmanager
+def monitoring(monitor: SweepMonitor) -> Iterator[SweepMonitor]:
+    """Installs ``monitor`` for ``ForwardToMonitor`` while Tune runs; closes its W&B run (exit
+    code 1 when Tune raised) and display afterwards."""
+    global _MONITOR
+    _MONITOR = monitor
+    if monitor.display is not None:
+        monitor.display.start(monitor)
+    exit_code = 1
+    try:
+        monitor.start()
+        yield monitor
+        exit_code = 0
+    finally:
+        try:
+            monitor.close(exit_code)
+        finally:
+            if monitor.display is not None:
+                monitor.display.stop()
+            _MONITOR = None
+
+
+class ForwardToMonitor(tune.Callback):
+    """Stateless shim that Ray pickles into the experiment; forwards to this driver's monitor.
+
+    Ray restores the callbacks of the original run on resume, so anything stateful (open
+    files, a terminal display, paths) lives in the driver's ``SweepMonitor`` instead.
+    """
+
+    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        if _MONITOR is not None:
+            _MONITOR.record(trial, errored=False)
+
+    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        if _MONITOR is not None:
+            _MONITOR.record(trial, errored=True)
+
+    def on_trial_recover(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        if _MONITOR is not None:
+            _MONITOR.note(f"trial {trial.trial_id} failed ({error_reason(trial)}); retrying "
+                          f"from its last checkpoint ({trial.num_failures}/"
+                          f"{_MONITOR.spec.retries})")
+
+    def on_step_end(self, iteration: int, trials: list, **info: Any) -> None:
+        if _MONITOR is not None:
+            _MONITOR.tick(trials)
+
+
+__all__ = ["ForwardToMonitor", "SweepDisplay", "SweepMonitor", "error_reason",
+           "error_reason_of", "monitoring", "sweep_run_logger"]

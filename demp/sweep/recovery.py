@@ -1,0 +1,129 @@
+"""Crash recovery: what a resumed driver settles before Ray restores the experiment.
+
+``demp.sweep.runner.resume_sweep`` (after the driver died, even by SIGKILL) reconciles three
+ledgers that a kill can leave out of step:
+
+- the Optuna study (written at once: ask at suggestion, tell at completion),
+- Ray's experiment snapshot (uploaded asynchronously, so it can lag a few events),
+- ``trials.jsonl`` (appended when a trial ends, after Optuna was told).
+
+Before Ray restores:
+
+1. a trial whose snapshot names a checkpoint Ray has since replaced (and deleted) gets the
+   newer checkpoint in its place (``repair_checkpoints``), so it continues from its latest state;
+2. Optuna trials still RUNNING that the snapshot does not know (suggested after it, so Ray would
+   never finish them) are marked FAIL with status ``lost``; with the grid sampler their
+   parameters are enqueued again so no grid point is skipped. A RUNNING Optuna trial that
+   trials.jsonl already records as ended is told its recorded outcome.
+
+Ray then resumes the trials it knows from their last checkpoints; a trial that had already
+finished finds its final checkpoint and only re-reports (``replayed``), and neither Optuna
+(``skip_if_finished``) nor ``trials.jsonl`` (first record per trial wins) counts it twice. The
+searcher stops suggesting once the study holds ``trials`` trials of this sweep (lost ones
+excluded), which keeps the planned count even when Ray's snapshot lags. The frontier is always
+recomputed from ``trials.jsonl``.
+
+Known limit: a trial that is created and ends (without reporting a checkpoint, e.g. an
+exception at start-up) between two snapshots, right before a SIGKILL, stays in trials.jsonl and
+Optuna but is missing from Ray's experiment state; resume reports it in its notes.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import optuna
+from ray import tune
+
+from demp.results.records import TrialLog
+from demp.spec.layout import SweepPaths
+from demp.spec.schema import SweepSpec
+from demp.sweep.search import TARGET_CONSTRAINT, make_sampler, tell
+from demp.sweep.trial import RECORD_FILE, read_record
+
+logger = logging.getLogger(__name__)
+
+LOST_REASON = "lost: suggested after Ray's last experiment snapshot, before the driver stopped"
+
+
+def ray_trials(paths: SweepPaths) -> list[Any]:
+    """The trials of Ray's latest experiment snapshot (public ``ExperimentAnalysis``)."""
+    try:
+        return list(tune.ExperimentAnalysis(str(paths.ray)).trials)
+    except Exception as exc:  # unreadable snapshot: Ray restarts the experiment itself
+        logger.warning("cannot read Ray's experiment state: %s", exc)
+        return []
+
+
+def repair_checkpoints(trials: list[Any]) -> list[str]:
+    """Give every trial Ray will resume the checkpoint its snapshot names.
+
+    Ray deletes a trial's older checkpoint (``num_to_keep``) as soon as a newer one registers,
+    but uploads the snapshot naming the newer one asynchronously, so a killed driver can leave
+    a snapshot that points at a deleted checkpoint, and Ray would fail the trial on restore.
+    The newer checkpoint is on disk; it takes the missing one's place (our ``record.json``
+    says which directory is newest), so the trial continues from its latest state.
+    """
+    notes = []
+    for trial in trials:
+        ckpt = trial.checkpoint
+        if trial.status in ("TERMINATED", "ERROR") or ckpt is None or Path(ckpt.path).exists():
+            continue
+        missing = Path(ckpt.path)
+        steps = {d: (read_record(d) or {}).get("step", -1) for d in missing.parent.iterdir()
+                 if d.is_dir() and (d / RECORD_FILE).is_file()}
+        if not steps:
+            notes.append(f"trial {trial.trial_id}: its checkpoint {missing.name} is missing and "
+                         f"no other exists; Ray will record it as failed")
+            continue
+        newest = max(steps, key=lambda d: steps[d])
+        newest.rename(missing)
+        notes.append(f"trial {trial.trial_id}: Ray's snapshot named the deleted {missing.name}; "
+                     f"it resumes from {newest.name} (step {steps[newest]}) instead")
+    return notes
+
+
+def reconcile(spec: SweepSpec, paths: SweepPaths, storage: Any,
+              known_to_ray: set[str]) -> list[str]:
+    """Settle Optuna trials a killed driver left RUNNING (see the module docstring)."""
+    study = optuna.load_study(study_name=spec.resolved_study_name, storage=storage,
+                              sampler=make_sampler(spec))
+    study_id = storage.get_study_id_from_name(spec.resolved_study_name)
+    recorded = {r.trial_id: r for r in TrialLog(paths.trials).records()}
+    notes = []
+    for t in study.get_trials(deepcopy=False, states=[optuna.trial.TrialState.RUNNING]):
+        ray_id = t.user_attrs.get("ray_trial_id")
+        if ray_id in known_to_ray:
+            continue  # Ray resumes it and the restored searcher tells its end
+        storage_id = storage.get_trial_id_from_study_id_trial_number(study_id, t.number)
+        rec = recorded.get(ray_id) if ray_id else None
+        if rec is not None:  # ended and recorded, but Ray's snapshot lost it
+            state = {"complete": optuna.trial.TrialState.COMPLETE,
+                     "truncated": optuna.trial.TrialState.PRUNED}.get(
+                rec.status, optuna.trial.TrialState.FAIL)
+            values = rec.objective_values(spec.metrics) if rec.status == "complete" else None
+            storage.set_trial_user_attr(storage_id, "status", rec.status)
+            if rec.violation is not None:
+                storage.set_trial_system_attr(storage_id, f"constraints:{TARGET_CONSTRAINT}",
+                                              rec.violation)
+                storage.set_trial_user_attr(storage_id, "feasible", bool(rec.feasible))
+            tell(study, t.number, values, state)
+            continue
+        storage.set_trial_user_attr(storage_id, "status", "lost")
+        storage.set_trial_user_attr(storage_id, "reason", LOST_REASON)
+        tell(study, t.number, None, optuna.trial.TrialState.FAIL)
+        if spec.sampler.name == "grid":
+            study.enqueue_trial(t.params)
+        then = ("its grid point is queued again" if spec.sampler.name == "grid"
+                else "a new trial takes its place")
+        notes.append(f"Optuna trial {t.number} was lost when the driver stopped; "
+                     f"marked FAIL ({then})")
+    for ray_id in sorted(set(recorded) - known_to_ray):
+        notes.append(f"trial {ray_id} ended after Ray's last snapshot: kept in trials.jsonl and "
+                     f"the frontier, missing from Ray's experiment state")
+    return notes
+
+
+__all__ = ["LOST_REASON", "ray_trials", "reconcile", "repair_checkpoints"]
