@@ -302,7 +302,7 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     if "=" not in text:
         raise ConfigError(f"--set {text!r}: expected KEY.PATH=VALUE")
     key, raw = text.split("=", 1)
-    path = [p for p in key.strip().split(".")]
+    path = dotted.split(key.strip())
     if not all(path):
         raise ConfigError(f"--set {text!r}: empty key in path {key!r}")
     value = yaml.safe_load(raw) if raw.strip() else ""

@@ -191,7 +191,7 @@ def field_kind(path: str) -> tuple[str, Any]:
     spec check can say which segment is wrong and what would have been valid there.
     """
     model: type[BaseModel] = TrainConfig
-    parts = path.split(".")
+    parts = dotted.split(path)
     for i, part in enumerate(parts):
         fields = model.model_fields
         if part not in fields:
