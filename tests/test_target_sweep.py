@@ -18,8 +18,7 @@ import pytest
 from demp.cli import main
 from demp.config import ConfigError
 from demp.results import TrialLog
-from demp.spec import validate_spec
-from demp.spec import open_storage
+from demp.spec import open_storage, validate_spec
 from demp.sweep import run_sweep
 
 TARGET = 0.4
@@ -73,6 +72,22 @@ def test_target_spec_errors_name_the_field(tmp_path):
         validate_spec(plain)
     with pytest.raises(ConfigError, match=r"^target_tolerance: Input should be greater than 0"):
         validate_spec(target_spec(tmp_path, "t", target_tolerance=-0.1))
+
+
+def test_the_searcher_holds_plain_data_not_the_spec(tmp_path):
+    """Ray pickles the searcher into the experiment's state: the target constraint goes in as
+    plain data (``TargetConstraint``), not as a bound method of the pydantic spec."""
+    import pickle
+
+    from demp.sweep.search import make_searcher
+
+    spec = validate_spec(target_spec(tmp_path, "t"))
+    state = pickle.dumps(make_searcher(spec, optuna.storages.InMemoryStorage()))
+    assert b"SweepSpec" not in state and b"TrainConfig" not in state
+    constraint = pickle.loads(state).searcher._constraint
+    params = {"demp.regularizer.peak": 0.05}
+    assert constraint(params, {"param_sparsity": 0.38}) == pytest.approx(
+        spec.constraint_violation(params, {"param_sparsity": 0.38}))
 
 
 # ------------------------------------------------------------------------------ a sweep
