@@ -12,11 +12,8 @@ import pytest
 
 from demp.cli import main
 from demp.config import ConfigError
-from demp.results import compare_sweeps
-from demp.results import hypervolume
-from demp.results import TrialLog, TrialRecord, load_sweep
-from demp.spec import dump_spec, validate_spec
-from demp.spec import SweepPaths
+from demp.results import TrialLog, TrialRecord, compare_sweeps, hypervolume, load_sweep
+from demp.spec import SweepPaths, dump_spec, validate_spec
 
 BASE = {"model": {"name": "mlp", "hidden": [16, 16]}, "data": {"name": "digits"},
         "max_steps": 40, "eval_interval": 20, "threads": 1, "device": "cpu"}

@@ -29,10 +29,8 @@ from ray import tune
 
 from demp.cli import main
 from demp.results import TrialLog
-from demp.spec import validate_spec
-from demp.spec import SweepPaths, open_storage
-from demp.sweep import resume_sweep, run_sweep
-from demp.sweep import demp_trial
+from demp.spec import SweepPaths, open_storage, validate_spec
+from demp.sweep import demp_trial, resume_sweep, run_sweep
 from demp.train.callbacks import Callback
 
 # The flaky trainable below is defined here, so Ray workers must receive it by value.

@@ -24,8 +24,7 @@ from typing import Any
 import pytest
 
 from demp.cli import main
-from demp.results import TrialLog
-from demp.results import read_history, trial_dir
+from demp.results import TrialLog, read_history, trial_dir
 
 CHROMIUM = os.environ.get("DEMP_CHROMIUM") or shutil.which("chromium") or (
     "/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)

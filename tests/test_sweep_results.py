@@ -16,8 +16,7 @@ from demp.config import ConfigError
 from demp.results import (
     TrialLog, TrialRecord, classify, compute_frontier, write_frontier_files,
 )
-from demp.spec import validate_spec
-from demp.spec import DriverLock, SweepPaths, open_storage
+from demp.spec import DriverLock, SweepPaths, open_storage, validate_spec
 from demp.spec.layout import repair_journal
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)

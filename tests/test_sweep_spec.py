@@ -10,10 +10,9 @@ import pytest
 import yaml
 
 from demp.config import ConfigError, TrainConfig
-from demp.spec import apply_params, is_active
 from demp.spec import (
-    SweepSpec, apply_spec_overrides, dump_spec, load_spec, spec_warnings, sweep_json_schema,
-    validate_spec,
+    SweepSpec, apply_params, apply_spec_overrides, dump_spec, is_active, load_spec, spec_warnings,
+    sweep_json_schema, validate_spec,
 )
 
 SWEEPS = Path(__file__).resolve().parents[1] / "sweeps"
