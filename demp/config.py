@@ -8,19 +8,28 @@ forbid unknown keys so that a typo in a YAML file is an error, not a silently ig
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_core import PydanticCustomError
 
 from demp import dotted
-from demp.errors import ConfigError, format_validation_error
+from demp.errors import ConfigError, format_validation_error, shown
 from demp.registry import MethodName, preset_value
+from demp.yamlfile import YamlProblem, load_mapping, parse_yaml
 
 PositiveFloat = Annotated[float, Field(gt=0)]
 Fraction = Annotated[float, Field(gt=0, le=1)]
+
+# Beyond these a value is a crash (or a run without end) in torch, numpy, Ray or W&B, not a
+# setting: seeds fit int64 (W&B), steps stay far below 2**53, threads are C ints in torch.
+SEED_MAX, STEPS_MAX, WIDTH_MAX, SAMPLES_MAX = 2**63 - 1, 10**12, 65_536, 10**8
+MLP_WEIGHTS_MAX = SYNTHETIC_VALUES_MAX = 2**31  # 8 GiB of float32
+Seed = Annotated[int, Field(ge=0, le=SEED_MAX)]
+Steps = Annotated[int, Field(ge=1, le=STEPS_MAX)]
+DATASET_INPUT_VALUES = {"digits": 64, "cifar10": 3072, "cifar100": 3072, "imagenet": 150528}
 
 ModelName = Literal[
     "mlp",
@@ -39,7 +48,7 @@ ScheduleShape = Literal["one_cycle", "constant", "warmup", "cosine_decay", "line
 class StrictModel(BaseModel):
     """Base for every config: unknown keys are errors and assignments are re-validated."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
 class ModelConfig(StrictModel):
@@ -48,7 +57,7 @@ class ModelConfig(StrictModel):
     name: ModelName = "mlp"
     width: PositiveFloat = Field(1.0, le=16, description="Width multiplier applied to every layer.")
     activation: Literal["relu", "leaky_relu", "silu"] = "relu"
-    hidden: list[Annotated[int, Field(ge=1)]] = Field(
+    hidden: list[Annotated[int, Field(ge=1, le=WIDTH_MAX)]] = Field(
         default_factory=lambda: [256, 256],
         description="Hidden widths of the MLP (before the width multiplier).",
     )
@@ -61,10 +70,20 @@ class ModelConfig(StrictModel):
 class SyntheticConfig(StrictModel):
     """Random tensors of a chosen shape: for throughput benchmarks, not for accuracy."""
 
-    shape: tuple[Annotated[int, Field(ge=1)], ...] = (3, 32, 32)
-    num_classes: Annotated[int, Field(ge=2)] = 10
-    train_size: Annotated[int, Field(ge=1)] = 4096
-    test_size: Annotated[int, Field(ge=2)] = 512
+    shape: tuple[Annotated[int, Field(ge=1, le=WIDTH_MAX)], ...] = Field(
+        (3, 32, 32), min_length=1, max_length=8)
+    num_classes: Annotated[int, Field(ge=2, le=1_000_000)] = 10
+    train_size: Annotated[int, Field(ge=1, le=SAMPLES_MAX)] = 4096
+    test_size: Annotated[int, Field(ge=2, le=SAMPLES_MAX)] = 512
+
+    @model_validator(mode="after")
+    def _fits_in_memory(self) -> "SyntheticConfig":
+        values = (self.train_size + self.test_size) * math.prod(self.shape)
+        if values > SYNTHETIC_VALUES_MAX:
+            raise PydanticCustomError(
+                "field", f"train_size: (train_size + test_size) x prod(shape) = {values} values, "
+                f"more than {SYNTHETIC_VALUES_MAX} (generated at once, 4 bytes each)")
+        return self
 
 
 class DataConfig(StrictModel):
@@ -74,11 +93,11 @@ class DataConfig(StrictModel):
     val_fraction: float = Field(
         0.1, ge=0, lt=1, description="Fraction of the training set held out for validation."
     )
-    split_seed: int = Field(0, description="Seed of the train/val(/test) split, fixed per sweep.")
-    batch_size: Annotated[int, Field(ge=1)] = 64
-    eval_batch_size: Annotated[int, Field(ge=1)] = 512
+    split_seed: Seed = Field(0, description="Seed of the train/val(/test) split, fixed per sweep.")
+    batch_size: Annotated[int, Field(ge=1, le=SAMPLES_MAX)] = 64
+    eval_batch_size: Annotated[int, Field(ge=1, le=SAMPLES_MAX)] = 512
     augment: bool = Field(True, description="Pad-crop-flip for CIFAR, standard for ImageNet.")
-    num_workers: Annotated[int, Field(ge=0)] = 0
+    num_workers: Annotated[int, Field(ge=0, le=256)] = 0
     synthetic: SyntheticConfig = Field(default_factory=SyntheticConfig)
 
 
@@ -136,9 +155,9 @@ class DeathConfig(StrictModel):
     """Dead-unit detection and what happens to dead units."""
 
     enabled: bool = True
-    prune_interval: Annotated[int, Field(ge=1)] = 1000
+    prune_interval: Steps = 1000
     epsilon: float = Field(0.0, ge=0, description="A unit is dead when Σ|activation| ≤ ε.")
-    samples: Annotated[int, Field(ge=1)] = 1536
+    samples: Annotated[int, Field(ge=1, le=SAMPLES_MAX)] = 1536
     remove: bool = Field(True, description="Physically remove dead units (else only count them).")
     fold_constant: bool = Field(
         False, description="Also remove always-on units (the same output on every death sample) "
@@ -220,7 +239,7 @@ class BaselineConfig(StrictModel):
         "and their early variants; neural sparsity = 1 − ρ.")
     steps: Annotated[int, Field(ge=1, le=20)] = Field(
         5, description="Iterative pruning steps to reach the density.")
-    score_batches: Annotated[int, Field(ge=1)] = Field(
+    score_batches: Annotated[int, Field(ge=1, le=10_000)] = Field(
         10, description="Training batches summed into each score.")
     early: EarlyConfig = Field(default_factory=EarlyConfig)
     slimming: SlimmingConfig = Field(default_factory=SlimmingConfig)
@@ -239,11 +258,11 @@ class TrainConfig(StrictModel):
     optimizer: OptimizerConfig = Field(default_factory=OptimizerConfig)
     lr_schedule: LRScheduleConfig = Field(default_factory=LRScheduleConfig)
     demp: DemPConfig = Field(default_factory=DemPConfig)
-    epochs: float = Field(20, gt=0, description="Training length in epochs.")
-    max_steps: Annotated[int, Field(ge=1)] | None = Field(
+    epochs: float = Field(20, gt=0, le=1_000_000, description="Training length in epochs.")
+    max_steps: Steps | None = Field(
         None, description="Overrides `epochs` when set."
     )
-    eval_interval: Annotated[int, Field(ge=1)] | None = Field(
+    eval_interval: Steps | None = Field(
         None, description="Steps between evaluations (default: once per epoch)."
     )
     label_smoothing: float = Field(0.0, ge=0, lt=1)
@@ -251,14 +270,15 @@ class TrainConfig(StrictModel):
     divergence_loss: float = Field(
         1e4, gt=0, description="A training loss above this (or NaN) fails the run."
     )
-    seed: int = 0
+    seed: Seed = 0
     device: Literal["auto", "cpu", "cuda"] = "auto"
     precision: Literal["fp32", "bf16"] = Field("fp32", description="bf16 autocast (GPU only).")
     channels_last: bool = Field(True, description="channels_last memory format (GPU only).")
     deterministic: bool = Field(False, description="torch deterministic algorithms.")
-    threads: Annotated[int, Field(ge=1)] | None = Field(None, description="CPU threads for torch.")
+    threads: Annotated[int, Field(ge=1, le=1024)] | None = Field(
+        None, description="CPU threads for torch (a C int: at most 1024 here).")
     output_dir: Path | None = Field(None, description="Where metrics, checkpoints and model go.")
-    checkpoint_interval: Annotated[int, Field(ge=1)] | None = Field(
+    checkpoint_interval: Steps | None = Field(
         None, description="Steps between checkpoints in output_dir (default: at each eval)."
     )
     baseline: BaselineConfig = Field(default_factory=BaselineConfig)
@@ -281,12 +301,27 @@ class TrainConfig(StrictModel):
             raise PydanticCustomError(
                 "field", "model.norm: method slimming prunes by normalization scales and needs "
                 "model.norm=true")
+        if self.model.name == "mlp" and mlp_weights(self.model, self.data) > MLP_WEIGHTS_MAX:
+            raise PydanticCustomError(
+                "field", f"model.hidden: the MLP would have {mlp_weights(self.model, self.data):.3g}"
+                f" weights, more than {MLP_WEIGHTS_MAX} (8 GiB as float32); use narrower layers")
         finetune = self.baseline.slimming.finetune_epochs
         if self.method == "slimming" and self.max_steps is None and finetune >= self.epochs:
             raise PydanticCustomError(
                 "field", f"baseline.slimming.finetune_epochs: must be below epochs "
                 f"({self.epochs:g}); fine-tuning is part of the run's budget (got {finetune:g})")
         return self
+
+
+def mlp_weights(model: ModelConfig, data: DataConfig) -> int:
+    """Weights of the MLP ``model`` on ``data`` (the classifier's inputs included)."""
+    size = (math.prod(data.synthetic.shape) if data.name == "synthetic"
+            else DATASET_INPUT_VALUES[data.name])
+    total = 0
+    for h in model.hidden:
+        width = max(1, int(round(h * model.width)))
+        total, size = total + size * width, width
+    return total + size
 
 
 def validate(model: type[BaseModel], data: dict[str, Any], prefix: str = "") -> Any:
@@ -304,8 +339,11 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     key, raw = text.split("=", 1)
     path = dotted.split(key.strip())
     if not all(path):
-        raise ConfigError(f"--set {text!r}: empty key in path {key!r}")
-    value = yaml.safe_load(raw) if raw.strip() else ""
+        raise ConfigError(f"--set {shown(text)}: empty key in path {shown(key)}")
+    try:
+        value = parse_yaml(raw, f"--set {key.strip()}", key.strip()) if raw.strip() else ""
+    except YamlProblem as err:
+        raise ConfigError(str(err)) from None
     # YAML 1.1 reads "1e-3" as a string; accept the float users mean.
     if isinstance(value, str):
         try:
@@ -329,16 +367,11 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
 
 
 def load_yaml(path: str | Path) -> dict[str, Any]:
-    p = Path(path)
-    if not p.is_file():
-        raise ConfigError(f"{p}: no such config file")
+    """A YAML mapping from a file; anything unreadable is a ConfigError (``demp.yamlfile``)."""
     try:
-        data = yaml.safe_load(p.read_text()) or {}
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{p}: not valid YAML: {err}") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{p}: the top level must be a mapping, got {type(data).__name__}")
-    return data
+        return load_mapping(path)
+    except YamlProblem as err:
+        raise ConfigError(str(err)) from None
 
 
 def load_train_config(path: str | Path | None = None, overrides: list[str] = ()) -> TrainConfig:

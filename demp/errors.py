@@ -24,6 +24,17 @@ class ConfigError(ValueError):
     """A config that failed validation; its message names each bad field path."""
 
 
+def shown(value: object, limit: int = 120) -> str:
+    """``repr(value)`` for an error message: shortened, and safe for integers longer than
+    Python prints (``repr`` raises beyond 4300 digits)."""
+    try:
+        text = repr(value)
+    except ValueError:
+        text = (f"<an integer of about {value.bit_length() * 0.30103:.0f} digits>"
+                if isinstance(value, int) else f"<a {type(value).__name__}>")
+    return text if len(text) <= limit else text[: limit - 4] + " ..."
+
+
 def format_validation_error(err: ValidationError, prefix: str = "", *,
                             unknown_field: str | None = None,
                             loc_filter: Callable[[list[str]], list[str]] | None = None) -> str:
@@ -36,7 +47,8 @@ def format_validation_error(err: ValidationError, prefix: str = "", *,
     - ``unknown_field`` replaces pydantic's message for a key the model forbids (the spec says
       ``unknown field (not part of the spec)``); the trainer config keeps pydantic's.
     - ``loc_filter`` drops location parts that are no field (the spec's union tags).
-    - The offending value is shown as ``(got ...)`` unless the message already says it.
+    - The offending value is shown as ``(got ...)`` unless the message already says it, shortened
+      (``shown``).
     """
     lines = []
     for e in err.errors():
@@ -55,9 +67,9 @@ def format_validation_error(err: ValidationError, prefix: str = "", *,
             msg = unknown_field
         elif e["type"] not in _NO_INPUT_SHOWN and "input" in e \
                 and not isinstance(e["input"], dict):
-            msg = f"{msg} (got {e['input']!r})"
+            msg = f"{msg} (got {shown(e['input'])})"
         lines.append(f"{'.'.join(parts) or '<root>'}: {msg}")
     return "\n".join(lines)
 
 
-__all__ = ["ConfigError", "format_validation_error"]
+__all__ = ["ConfigError", "format_validation_error", "shown"]

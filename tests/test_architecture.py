@@ -18,7 +18,8 @@ ROOT = Path(__file__).resolve().parents[1] / "demp"
 LAYERS: list[set[str]] = [
     # import nothing of demp ("demp" itself is the root package's __init__, which every import
     # of a demp module runs first)
-    {"demp", "demp.errors", "demp.dotted", "demp.registry", "demp.pareto"},
+    {"demp", "demp.errors", "demp.dotted", "demp.registry", "demp.pareto", "demp.yamlfile",
+     "demp.writable"},
     {"demp.config"},
     {"demp.models", "demp.data", "demp.spec"},
     {"demp.train"},

@@ -15,9 +15,11 @@ err_console = Console(stderr=True, width=None if Console(stderr=True).is_termina
 
 
 def print_errors(text: str) -> None:
-    """``error: <line>`` on stderr for each line of ``text``."""
+    """``error: <line>`` on stderr for each line of ``text``, never wrapped: one problem is one
+    line, however long, in a log as on a terminal."""
     for line in text.splitlines():
-        err_console.print(f"[red]error:[/red] {escape(line)}", highlight=False, markup=True)
+        err_console.print(f"[red]error:[/red] {escape(line)}", highlight=False, markup=True,
+                          soft_wrap=True)
 
 
 def warn(text: str, label: str = "warning") -> None:

@@ -2,8 +2,9 @@
 
 ``check_spec`` needs the trainer's config model: that each searched path exists and every bound
 is a value the trainer accepts (``demp.spec.space_checks``), objectives have a reference point,
-the early-stopping fields fit its kind, resources fit the device, and the cluster rules
-(``demp.spec.cluster``). One ``"path: problem"`` line per problem, all at once.
+the early-stopping fields fit its kind, resources fit the device, what ``run`` would trip on
+(``demp.spec.preflight``: the sweep directory, the local Ray instance, the sampler, the storage),
+and the cluster rules (``demp.spec.cluster``). One ``"path: problem"`` line per problem, all at once.
 ``spec_warnings`` lists legal but probably unintended settings.
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 from demp.pareto import default_reference
 from demp.spec.cluster import check_cluster
 from demp.spec.objectives import num_classes
+from demp.spec.preflight import run_problems
 from demp.spec.schema import EarlyStoppingSpec, SweepSpec
 from demp.spec.space_checks import check_space
 
@@ -39,6 +41,7 @@ def check_spec(spec: SweepSpec) -> list[str]:
         errors.append("base.device: is cpu but resources.gpu reserves a GPU per trial")
     if spec.resources.gpu == 0 and spec.base.device == "cuda":
         errors.append("resources.gpu: base.device is cuda but no GPU is reserved per trial")
+    errors += run_problems(spec, space_ok=not errors)  # what `run` would trip on
     return errors + check_cluster(spec)   # shared results / Optuna storage on clusters
 
 

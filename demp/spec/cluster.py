@@ -65,6 +65,25 @@ class SweepLocation(Protocol):
 
 # ------------------------------------------------------------------------------ where Ray runs
 
+_HOST = r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9_.-]*[A-Za-z0-9])?)"
+_ADDRESS = re.compile(rf"^(?:(ray)://{_HOST}(?::(\d+))?|{_HOST}:(\d+))$")
+
+
+def address_problem(address: str) -> str | None:
+    """Why ``address`` is not a Ray address ``ray.init`` accepts, or None: ``auto``,
+    ``host:port`` (the head's GCS) or ``ray://host[:port]`` (Ray Client)."""
+    if address == "auto":
+        return None
+    match = _ADDRESS.match(address.strip())
+    if match is None:
+        return (f"{address!r} is not a Ray address; use auto, host:port (the head's GCS "
+                f"address, e.g. 10.0.0.5:6379) or ray://host:port (Ray Client)")
+    port = match.group(3) or match.group(5)
+    if port is not None and not 1 <= int(port) <= 65535:
+        return f"{address!r}: port {port} is not in 1-65535"
+    return None
+
+
 
 def effective_address(address: str | None, environ: Mapping[str, str] | None = None) -> str | None:
     """The Ray address the driver joins: the spec's, else ``RAY_ADDRESS``, else None (a local
@@ -192,12 +211,18 @@ def check_optuna_storage(storage: str | None, address: str | None,
     return [f"storage: {scheme} is a file database for one machine (and unsafe on network file "
             f"systems); the sweep joins the Ray cluster at {cluster!r}, where a resumed driver may "
             f"run on another node: use a server database (postgresql://user@host/db, password "
-            f"in PGPASSWORD or ~/.pgpass) or leave storage out for the Optuna journal in the "
-            f"shared sweep directory"]
+            f"in the file PGPASSFILE names or ~/.pgpass) or leave storage out for the Optuna "
+            f"journal in the shared sweep directory"]
 
 
 def check_cluster(spec: SweepLocation, environ: Mapping[str, str] | None = None) -> list[str]:
     """Every cluster rule for ``spec``, one "field.path: problem" line per problem."""
+    env = os.environ if environ is None else environ
+    from_env = env.get(RAY_ADDRESS_ENV)
+    if from_env and spec.ray.address in (None, "auto"):
+        problem = address_problem(from_env)
+        if problem:  # the rules below would judge a cluster that cannot be joined
+            return [f"{RAY_ADDRESS_ENV}: {problem} (set by the environment; unset it or fix it)"]
     paths = list(spec.ray.shared_paths)
     return (check_shared_paths(paths, environ)
             + check_results_location(spec.output_root, paths, spec.ray.address, environ)
@@ -205,7 +230,8 @@ def check_cluster(spec: SweepLocation, environ: Mapping[str, str] | None = None)
 
 
 __all__ = [
-    "RAY_ADDRESS_ENV", "SERVER_DATABASES", "SHARED_PATHS_ENV", "SweepLocation", "check_cluster",
+    "RAY_ADDRESS_ENV", "SERVER_DATABASES", "SHARED_PATHS_ENV", "SweepLocation", "address_problem",
+    "check_cluster",
     "check_optuna_storage", "check_results_location", "check_shared_paths", "cluster_address",
     "declared_shared_paths", "effective_address", "is_loopback_address", "recorded_shared_paths",
     "shared_root_of", "url_scheme",

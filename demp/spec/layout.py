@@ -122,10 +122,10 @@ def open_storage(url: str | None, paths: SweepPaths) -> Any:
     The journal (one JSON line per operation, appended under a file lock) is what lets
     optuna-dashboard read the study while the driver writes it, without a database server.
     """
-    import optuna
-
     if url:
-        return optuna.storages.RDBStorage(url)
+        from demp.spec.database import open_rdb_storage
+
+        return open_rdb_storage(url)
     from optuna.storages.journal import JournalFileBackend, JournalStorage
 
     return JournalStorage(JournalFileBackend(str(paths.journal)))

@@ -26,9 +26,9 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
 
-from demp.config import StrictModel, TrainConfig
+from demp.config import STEPS_MAX, StrictModel, TrainConfig
 from demp.pareto import default_reference
-from demp.spec.cluster import cluster_address
+from demp.spec.cluster import address_problem, cluster_address
 from demp.spec.objectives import TargetConstraint, num_classes, target_violation
 from demp.spec.space import Param, SearchSpace, field_kind
 
@@ -41,6 +41,9 @@ Direction = Literal["maximize", "minimize"]
 SamplerName = Literal["tpe", "nsga2", "gp", "random", "qmc", "grid"]
 
 _NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
+LARGE_COUNT = 1_000_000        # trials, startup trials, population: far above any real sweep
+RESOURCE_MAX = 1_000_000.0     # CPUs / GPUs (Ray's own limit is 1e14)
+RESOURCE_UNIT = 0.0001         # Ray's precision for fractional resources
 
 
 class Objective(StrictModel):
@@ -61,18 +64,27 @@ class SamplerSpec(StrictModel):
     """The Optuna sampler, always constructed here with an explicit seed."""
 
     name: SamplerName = "tpe"
-    seed: int = 0
-    n_startup_trials: Annotated[int, Field(ge=0)] | None = Field(
+    seed: int = Field(0, ge=0, le=2**32 - 1,
+                      description="Seed of the sampler (numpy's range: 0 to 2**32 - 1).")
+    n_startup_trials: Annotated[int, Field(ge=0, le=LARGE_COUNT)] | None = Field(
         None, description="Random trials before TPE / GP model the results (Optuna default 10).")
-    population_size: Annotated[int, Field(ge=2)] | None = Field(
+    population_size: Annotated[int, Field(ge=2, le=LARGE_COUNT)] | None = Field(
         None, description="NSGA-II population (Optuna default 50).")
 
 
 class ResourcesSpec(StrictModel):
     """What one trial reserves; fractions let several trials share a GPU."""
 
-    cpu: float = Field(1.0, gt=0)
-    gpu: float = Field(0.0, ge=0)
+    cpu: float = Field(1.0, gt=0, le=RESOURCE_MAX)
+    gpu: float = Field(0.0, ge=0, le=RESOURCE_MAX)
+
+    @field_validator("cpu", "gpu")
+    @classmethod
+    def _ray_precision(cls, v: float) -> float:
+        if 0 < v < RESOURCE_UNIT:
+            raise ValueError(f"must be at least {RESOURCE_UNIT} (Ray's resource precision) or "
+                             f"0 where allowed, got {v!r}")
+        return v
 
 
 class RaySpec(StrictModel):
@@ -82,14 +94,22 @@ class RaySpec(StrictModel):
     address: str | None = Field(
         None, description="Ray cluster to join ('auto', 'host:port', 'ray://host:port'); "
         "default: start a local instance that listens on 127.0.0.1 only.")
-    num_cpus: Annotated[int, Field(ge=1)] | None = Field(
+    num_cpus: Annotated[int, Field(ge=1, le=int(RESOURCE_MAX))] | None = Field(
         None, description="CPUs of a local instance (default: all).")
-    num_gpus: Annotated[int, Field(ge=0)] | None = Field(
+    num_gpus: Annotated[int, Field(ge=0, le=int(RESOURCE_MAX))] | None = Field(
         None, description="GPUs of a local instance (default: all visible).")
     shared_paths: list[Path] = Field(
         default_factory=list, description="Directories every node of the cluster mounts at the "
         "same path (NFS, EFS, Filestore, a ReadWriteMany volume): an output_root under one is on "
         "shared storage, as a cluster requires. DEMP_SHARED_PATHS (':'-separated) adds more.")
+
+    @field_validator("address")
+    @classmethod
+    def _address_syntax(cls, v: str | None) -> str | None:
+        problem = address_problem(v) if v is not None else None
+        if problem:
+            raise ValueError(problem)
+        return v
 
     @property
     def is_local(self) -> bool:
@@ -111,10 +131,10 @@ class EarlyStoppingSpec(StrictModel):
     kind: Literal["asha", "pareto_asha"] = "asha"
     metric: MetricName = Field("val_acc", description="asha: the metric trials are ranked by.")
     direction: Direction = "maximize"
-    grace_period: Annotated[int, Field(ge=1)] = Field(
+    grace_period: Annotated[int, Field(ge=1, le=STEPS_MAX)] = Field(
         2, description="asha: evaluations every trial gets before it can be stopped.")
     reduction_factor: float = Field(3.0, gt=1, description="η: the top 1/η at a rung continue.")
-    max_t: Annotated[int, Field(ge=1)] = Field(
+    max_t: Annotated[int, Field(ge=1, le=STEPS_MAX)] = Field(
         1_000_000, description="asha: evaluations after which ASHA stops a trial (default: "
         "never).")
     min_progress: float = Field(
@@ -172,10 +192,11 @@ class SweepSpec(StrictModel):
         min_length=1, description="Parameters by dotted trainer-config path, in sampling order.")
     objectives: list[Objective] = Field(default_factory=_default_objectives, min_length=1)
     sampler: SamplerSpec = Field(default_factory=SamplerSpec)
-    trials: int = Field(ge=1, description="Number of trials to run (finished, failed or stopped).")
-    max_concurrent: int = Field(1, ge=1)
+    trials: int = Field(ge=1, le=LARGE_COUNT,
+                        description="Number of trials to run (finished, failed or stopped).")
+    max_concurrent: int = Field(1, ge=1, le=10_000)
     resources: ResourcesSpec = Field(default_factory=ResourcesSpec)
-    retries: int = Field(1, ge=0,
+    retries: int = Field(1, ge=0, le=1000,
                          description="Restarts of a failing trial from its last checkpoint.")
     storage: str | None = Field(
         None, description="Optuna storage URL (postgresql://user@host/db for clusters; no "
@@ -227,7 +248,8 @@ class SweepSpec(StrictModel):
                              "or left out for a journal file in the sweep directory")
         if parts.password:
             raise ValueError("contains a password, which would be written to spec.yaml and Ray's "
-                             "experiment state; use PGPASSWORD or ~/.pgpass instead")
+                             "experiment state; put it in a password file named by PGPASSFILE "
+                             "(or ~/.pgpass) instead")
         return v
 
     @property

@@ -40,12 +40,17 @@ IMPLICIT_WHEN: dict[str, dict[str, Any]] = {
 
 # At most this many integers are enumerated for an int parameter under the grid sampler.
 MAX_INT_GRID = 64
+# At most this many grid points per parameter (grid_points), and values of a stepped float
+# (Optuna divides the range by the step with 28-digit decimals; beyond that it raises).
+MAX_GRID_POINTS = 10_000
+MAX_STEPS = 2**40
+INT64_MAX = 2**63 - 1  # Optuna samples int parameters through numpy
 
 
 class BaseParam(BaseModel):
     """Shared fields; ``when`` maps a dotted path to a required value (or a list of them)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     when: dict[str, Union[Scalar, list[Scalar]]] | None = Field(
         None, description="Sample this parameter only when every listed field has the given value "
@@ -61,7 +66,7 @@ class FloatParam(BaseParam):
     step: float | None = Field(None, gt=0, description="Discretization step (not with log).")
     grid: list[float] | None = Field(None, min_length=1, description="Points for the grid sampler.")
     grid_points: int | None = Field(
-        None, ge=2,
+        None, ge=2, le=MAX_GRID_POINTS,
         description="Evenly (log-)spaced points between low and high for the grid sampler.")
 
     @field_validator("low")
@@ -84,6 +89,10 @@ class FloatParam(BaseParam):
     def _no_step_with_log(cls, v: float | None, info: ValidationInfo) -> float | None:
         if v is not None and info.data.get("log"):
             raise ValueError("cannot be combined with log: true (Optuna does not support it)")
+        low, high = info.data.get("low"), info.data.get("high")
+        if v is not None and low is not None and high is not None and (high - low) / v > MAX_STEPS:
+            raise ValueError(f"makes more than {MAX_STEPS} steps between low and high "
+                             f"(got {v!r}); use a coarser step or none")
         return v
 
     def grid_values(self) -> list[float] | None:
@@ -104,12 +113,12 @@ class FloatParam(BaseParam):
 class IntParam(BaseParam):
     type: Literal["int"] = "int"
     log: bool = Field(False, description="Sample on a log scale (low must be >= 1).")
-    low: int
-    high: int
-    step: int = Field(1, ge=1, description="Step between values (must be 1 with log).")
+    low: int = Field(ge=-INT64_MAX - 1, le=INT64_MAX)
+    high: int = Field(ge=-INT64_MAX - 1, le=INT64_MAX)
+    step: int = Field(1, ge=1, le=2**62, description="Step between values (must be 1 with log).")
     grid: list[int] | None = Field(None, min_length=1, description="Points for the grid sampler.")
     grid_points: int | None = Field(
-        None, ge=2,
+        None, ge=2, le=MAX_GRID_POINTS,
         description="Evenly (log-)spaced integers between low and high for the grid sampler.")
 
     @field_validator("low")

@@ -31,6 +31,7 @@ Optuna but is missing from Ray's experiment state; resume reports it in its note
 from __future__ import annotations
 
 import logging
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -126,4 +127,39 @@ def reconcile(spec: SweepSpec, paths: SweepPaths, storage: Any,
     return notes
 
 
-__all__ = ["LOST_REASON", "ray_trials", "reconcile", "repair_checkpoints"]
+# ------------------------------------------------------------------------------ a run that failed
+
+
+def study_dir(storage: Any, study_name: str) -> str | None:
+    """The sweep directory a study was created for (its ``sweep_dir`` attribute)."""
+    for summary in optuna.study.get_all_study_summaries(storage, include_best_trial=False):
+        if summary.study_name == study_name:
+            return summary.user_attrs.get("sweep_dir")
+    return None
+
+
+def clear_directory(paths: SweepPaths) -> None:
+    """Empty a sweep directory (``--overwrite``, a failed start), keeping the driver lock."""
+    for entry in paths.root.iterdir():
+        if entry == paths.driver:
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
+
+
+def undo_new_sweep(paths: SweepPaths, storage: Any, study_name: str) -> None:
+    """Remove what a ``run`` that failed before its first trial created: its study and the
+    files of its directory (the lock file goes when the lock is released), so neither the next
+    ``run`` nor a ``resume`` trips on a half-made sweep."""
+    try:
+        if study_name in optuna.study.get_all_study_names(storage):
+            optuna.delete_study(study_name=study_name, storage=storage)
+    except Exception as exc:  # noqa: BLE001 - the original error matters more
+        logger.warning("could not delete the study of the failed run: %s", exc)
+    clear_directory(paths)
+
+
+__all__ = ["LOST_REASON", "clear_directory", "ray_trials", "reconcile", "repair_checkpoints",
+           "study_dir", "undo_new_sweep"]

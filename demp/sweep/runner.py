@@ -25,7 +25,6 @@ sweep.
 
 from __future__ import annotations
 
-import shutil
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -38,8 +37,8 @@ from ray import tune
 from demp.errors import ConfigError
 from demp.results.outcome import SweepOutcome, finalize
 from demp.spec.layout import (
-    DriverLock, SweepPaths, check_not_moved, driver_owner, open_storage, record_driver_run,
-    repair_journal, storage_label, study_exists,
+    DriverLock, SweepPaths, check_not_moved, open_storage, record_driver_run, repair_journal,
+    storage_label, study_exists,
 )
 from demp.spec.loading import dump_spec, load_spec
 from demp.spec.schema import SweepSpec
@@ -47,7 +46,9 @@ from demp.sweep.monitor import (
     ForwardToMonitor, SweepDisplay, SweepMonitor, error_reason_of, monitoring,
 )
 from demp.sweep.ray_setup import driver_env, init_ray
-from demp.sweep.recovery import ray_trials, reconcile, repair_checkpoints
+from demp.sweep.recovery import (
+    clear_directory, ray_trials, reconcile, repair_checkpoints, study_dir, undo_new_sweep,
+)
 from demp.sweep.scheduler import make_scheduler
 from demp.sweep.search import make_sampler, make_searcher
 from demp.sweep.trial import demp_trial, wandb_settings
@@ -83,34 +84,61 @@ def run_sweep(spec: SweepSpec, *, overwrite: bool = False, display: SweepDisplay
               trainable: Callable[..., Any] = demp_trial) -> SweepOutcome:
     """Start a new sweep in ``<output_root>/<name>`` and run it to the planned trial count."""
     paths = SweepPaths.for_spec(spec.output_root, spec.name)
-    if paths.root.exists() and any(paths.root.iterdir()):
-        if not overwrite:
-            raise ConfigError(f"name: {paths.root} already exists; resume it with `demp sweep "
-                              f"resume {paths.root}`, or choose another name / --overwrite")
-        if not paths.is_sweep():
-            raise ConfigError(f"name: {paths.root} exists and is not a sweep; not deleting it")
-        if driver_owner(paths) is not None:
-            raise ConfigError(f"name: a driver is running {paths.root}; not overwriting it")
-        shutil.rmtree(paths.root)
-    paths.root.mkdir(parents=True, exist_ok=True)
-    with DriverLock(paths):
+    if paths.root.exists() and not paths.root.is_dir():
+        raise ConfigError(f"name: {paths.root} exists and is not a directory; choose another "
+                          f"name or output_root")
+    existing = paths.root.exists() and any(paths.root.iterdir())
+    if existing and not overwrite:
+        raise ConfigError(f"name: {paths.root} already exists; resume it with `demp sweep "
+                          f"resume {paths.root}`, or choose another name / --overwrite")
+    if existing and not paths.is_sweep():
+        raise ConfigError(f"name: {paths.root} exists and is not a sweep; not deleting it")
+    make_sampler(spec)  # a sampler Optuna refuses fails here, before anything is written
+    created_root = not paths.root.exists()
+    try:
+        return _run_new_sweep(spec, paths, existing, overwrite, display, trainable)
+    except BaseException:
+        if created_root and paths.root.is_dir() and not any(paths.root.iterdir()):
+            paths.root.rmdir()
+        raise
+
+
+def _run_new_sweep(spec: SweepSpec, paths: SweepPaths, existing: bool, overwrite: bool,
+                   display: SweepDisplay | None, trainable: Callable[..., Any]) -> SweepOutcome:
+    with DriverLock(paths):  # --overwrite too: a running driver holds the lock and refuses it
         driver_env(display is not None)
+        if existing:
+            clear_directory(paths)
         storage = open_storage(spec.storage, paths)
-        if study_exists(storage, spec.resolved_study_name):
-            raise ConfigError(f"study_name: study {spec.resolved_study_name!r} already exists in "
-                              f"{storage_label(spec.storage, paths)}; choose another study_name")
-        paths.spec.write_text(dump_spec(spec))
-        study = optuna.create_study(storage=storage, study_name=spec.resolved_study_name,
-                                    directions=spec.directions, sampler=make_sampler(spec))
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            study.set_metric_names(spec.metrics)  # labels the objectives in optuna-dashboard
-        study.set_user_attr("sweep_dir", str(paths.root))
-        record_driver_run(paths, "run", spec.resolved_study_name,
-                          storage_label(spec.storage, paths))
-        started = init_ray(spec)
+        study_name = spec.resolved_study_name
+        if study_exists(storage, study_name):
+            owner = study_dir(storage, study_name)
+            if not (overwrite and owner == str(paths.root)):
+                where = f" (it belongs to the sweep in {owner}; continue that one with `demp " \
+                        f"sweep resume {owner}`)" if owner else ""
+                raise ConfigError(f"study_name: study {study_name!r} already exists in "
+                                  f"{storage_label(spec.storage, paths)}{where}; choose another "
+                                  f"study_name")
+            optuna.delete_study(study_name=study_name, storage=storage)  # --overwrite: ours
+        started = False
         try:
+            paths.spec.write_text(dump_spec(spec))
+            study = optuna.create_study(storage=storage, study_name=study_name,
+                                        directions=spec.directions, sampler=make_sampler(spec))
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                study.set_metric_names(spec.metrics)  # labels the objectives in optuna-dashboard
+            study.set_user_attr("sweep_dir", str(paths.root))
+            record_driver_run(paths, "run", study_name, storage_label(spec.storage, paths))
+            started = init_ray(spec)
             tuner = make_tuner(spec, paths, storage, trainable)
+        except BaseException:
+            # nothing ran: leave no half-made sweep for the next `run` (or `resume`) to trip on
+            if started:
+                ray.shutdown()
+            undo_new_sweep(paths, storage, study_name)
+            raise
+        try:
             with monitoring(SweepMonitor(spec, paths, display)):
                 tuner.fit()
         finally:

@@ -37,11 +37,16 @@ class TrainingDiverged(RuntimeError):
     """The loss became NaN / inf or exceeded ``divergence_loss``."""
 
 
+class DeviceUnavailable(RuntimeError):
+    """The config asks for a device this machine does not have."""
+
+
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("device: cuda requested but no CUDA device is available")
+        raise DeviceUnavailable("device: cuda requested but no CUDA device is available; use "
+                                "device cpu or auto")
     return torch.device(name)
 
 
