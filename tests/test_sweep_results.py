@@ -260,17 +260,25 @@ def test_repair_journal_removes_stale_lock_and_torn_line(tmp_path):
     assert len(optuna.load_study(study_name="r", storage=open_storage(None, paths)).trials) == 1
 
 
-def test_driver_lock_refuses_a_second_live_driver_and_ignores_a_dead_one(tmp_path):
+def test_driver_lock_refuses_a_second_live_driver_and_takes_over_a_killed_ones(tmp_path):
+    """The lock is the kernel's flock: a live holder refuses a second driver, and the lock of
+    a SIGKILLed holder is free at once although its driver.pid is left behind."""
     paths = SweepPaths(tmp_path)
-    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time\nfrom pathlib import Path\n"
+         "from demp.spec import DriverLock, SweepPaths\n"
+         "with DriverLock(SweepPaths(Path(sys.argv[1]))):\n"
+         "    print('locked', flush=True); time.sleep(60)", str(tmp_path)],
+        stdout=subprocess.PIPE, text=True)
     try:
-        paths.driver.write_text(f"{sleeper.pid} {os.uname().nodename}\n")
-        with pytest.raises(ConfigError, match=f"already running this sweep \\(pid {sleeper.pid}"):
+        assert holder.stdout.readline().strip() == "locked"
+        with pytest.raises(ConfigError, match=f"already running this sweep \\(pid {holder.pid}"):
             DriverLock(paths).__enter__()
     finally:
-        sleeper.kill()
-        sleeper.wait()
-    with DriverLock(paths):  # the recorded driver is dead now
+        holder.kill()
+        holder.wait()
+    assert paths.driver.read_text().split()[0] == str(holder.pid)  # left behind by the kill
+    with DriverLock(paths):  # the killed driver holds no lock
         assert paths.driver.read_text().split()[0] == str(os.getpid())
     assert not paths.driver.exists()
 

@@ -17,16 +17,18 @@ A sweep directory is self-contained, so ``demp sweep resume DIR`` needs nothing 
       frontier.png     accuracy vs. sparsity, frontier highlighted, dominated trials grey
       scheduler_state.json  Pareto ASHA's rung records and decisions (early_stopping:
                        pareto_asha), what a resumed driver's scheduler continues from
-      driver.pid       "pid host" of the live driver; a stale one (dead pid) is ignored
+      driver.pid       the driver lock (an flock, ``demp.spec.lock``) and "pid host" of its
+                       holder; one left by a killed driver holds no lock and is taken over
       wandb/           W&B run directories (``offline-run-*`` / ``run-*``): one per attempt of
                        each trial (job_type trial) and per driver run (the sweep's own run);
                        upload offline ones with ``wandb sync <dir>/wandb/offline-run-*``
       report/          what ``demp sweep report`` wrote: index.html (self-contained) and PNGs
       exports/<trial>/ what ``demp sweep export`` wrote
 
-Only one driver may work on a sweep at a time (``DriverLock``): two drivers would both ask Optuna
-for trials and both append to trials.jsonl. The lock is also what makes it safe, on resume, to
-repair what a SIGKILL can leave behind in the journal (a stale lock file, a torn last line).
+Only one driver may work on a sweep at a time (``DriverLock``, ``demp.spec.lock``): two drivers
+would both ask Optuna for trials and both append to trials.jsonl. The lock is also what makes it
+safe, on resume, to repair what a SIGKILL can leave behind in the journal (a stale lock file, a
+torn last line).
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from demp.errors import ConfigError
+from demp.spec.lock import DriverLock, driver_owner  # noqa: F401  (the lock, re-exported)
 
 SPEC_FILE = "spec.yaml"
 META_FILE = "sweep.json"
@@ -162,64 +165,6 @@ def repair_journal(paths: SweepPaths) -> list[str]:
                 f.truncate(keep)
             fixed.append(f"dropped a torn last journal line ({len(data) - keep} bytes)")
     return fixed
-
-
-# ------------------------------------------------------------------------------ driver lock
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def driver_owner(paths: SweepPaths) -> tuple[int, str] | None:
-    """(pid, host) of the driver that holds the sweep, or None if no live driver does."""
-    try:
-        pid_text, host = paths.driver.read_text().split()
-        pid = int(pid_text)
-    except (FileNotFoundError, ValueError):
-        return None
-    if host == socket.gethostname() and not _pid_alive(pid):
-        return None
-    return pid, host
-
-
-class DriverLock:
-    """``driver.pid`` held for the lifetime of a driver (a context manager)."""
-
-    def __init__(self, paths: SweepPaths) -> None:
-        self.paths = paths
-        self.held = False
-
-    def __enter__(self) -> "DriverLock":
-        owner = driver_owner(self.paths)
-        if owner is not None and owner[0] != os.getpid():
-            pid, host = owner
-            raise ConfigError(f"{self.paths.root}: a driver is already running this sweep "
-                              f"(pid {pid} on {host}); if it is gone, delete {self.paths.driver}")
-        self.paths.root.mkdir(parents=True, exist_ok=True)
-        tmp = self.paths.driver.with_suffix(f".tmp{os.getpid()}")
-        tmp.write_text(f"{os.getpid()} {socket.gethostname()}\n")
-        os.replace(tmp, self.paths.driver)
-        self.held = True
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.held:
-            try:
-                if self.paths.driver.read_text().split()[0] == str(os.getpid()):
-                    self.paths.driver.unlink()
-            except (FileNotFoundError, IndexError):
-                pass
-            self.held = False
-
-
-# ------------------------------------------------------------------------------ bookkeeping
 
 
 def read_meta(paths: SweepPaths) -> dict[str, Any]:
