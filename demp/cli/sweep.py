@@ -28,6 +28,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from rich.markup import escape
+
 from demp.cli.console import console, err_console, warn
 from demp.cli.display import display_for
 from demp.cli.tables import comparison_table, print_frontier, print_outcome, print_target
@@ -140,21 +142,37 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    """Counts, driver, frontier; exit 1 when the ledgers are damaged or disagree (while no
+    driver runs: a driver's files are in flux), which it lists first and never calls done."""
+    from demp.sweep.damage import Damage, find_damage
+
     outcome = load_sweep(args.directory)
     spec, paths = outcome.spec, outcome.paths
     owner = driver_owner(paths)
     running = _running_trials(outcome) if owner else 0
+    damage = Damage() if owner else find_damage(outcome)
     c = outcome.counts
     finished = sum(c.values())
     console.print(f"[bold]{spec.name}[/bold]  {paths.root}", highlight=False)
     console.print(f"trials: {finished}/{spec.trials} finished — {c['complete']} complete, "
                   f"{c['truncated']} truncated, {c['failed']} failed; {running} running",
                   highlight=False)
+    for line in damage.repairable:
+        console.print(f"[yellow]damage:[/yellow] {escape(line)}", highlight=False)
+    for line in damage.lost:
+        console.print(f"[red]lost:[/red] {escape(line)}", highlight=False)
     if owner:
         console.print(f"driver: running (pid {owner[0]} on {owner[1]})", highlight=False)
+    elif damage.repairable:
+        console.print(f"driver: not running — the ledgers above disagree or are damaged; "
+                      f"`demp sweep resume {paths.root}` repairs them (keeping a copy of every "
+                      f"file it rewrites) and finishes the sweep", highlight=False)
     elif finished < spec.trials:
         console.print(f"driver: not running — continue with `demp sweep resume {paths.root}`",
                       highlight=False)
+    elif damage.lost:
+        console.print("driver: not running — every trial finished and the ledgers agree, but "
+                      "the files listed as lost above are gone", highlight=False)
     else:
         console.print("driver: done", highlight=False)
     console.print(f"optuna: study {spec.resolved_study_name!r} in "
@@ -164,8 +182,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     print_frontier(outcome.frontier)
     failed = [r for r in outcome.records if r.status == "failed"]
     for r in failed:
-        console.print(f"[red]failed[/red] {r.trial_id}: {r.reason}", highlight=False)
-    return 0
+        console.print(f"[red]failed[/red] {r.trial_id}: {escape(r.reason)}", highlight=False)
+    return 1 if damage else 0
 
 
 def _running_trials(outcome: SweepOutcome) -> int:

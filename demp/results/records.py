@@ -44,16 +44,36 @@ class TrialRecord:
     finished: float = field(default_factory=time.time)
     feasible: bool | None = None       # target-sparsity sweeps only (complete trials)
     violation: float | None = None
+    rebuilt_from: str | None = None    # set when resume re-recorded it (demp.sweep.ledger_repair)
 
     def objective_values(self, metrics: list[str]) -> list[float]:
         return [float(self.metrics.get(m, math.nan)) for m in metrics]
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), default=jsonable)
+        data = asdict(self)
+        if data["rebuilt_from"] is None:
+            del data["rebuilt_from"]
+        return json.dumps(data, default=jsonable)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "TrialRecord":
         return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+
+
+def _parse_record(raw: bytes) -> tuple[TrialRecord | None, str]:
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as err:
+        return None, f"not UTF-8 at byte {err.start}"
+    except (json.JSONDecodeError, RecursionError):
+        return None, "not JSON"
+    if not isinstance(data, dict) or not isinstance(data.get("trial_id"), str) \
+            or data.get("status") not in ("complete", "truncated", "failed"):
+        return None, "not a trial record"
+    try:
+        return TrialRecord.from_dict(data), ""
+    except TypeError:
+        return None, "not a trial record"
 
 
 def jsonable(value: Any) -> Any:
@@ -88,24 +108,36 @@ def counts(records: list[TrialRecord]) -> dict[str, int]:
 
 
 class TrialLog:
-    """The append-only ``trials.jsonl``; readers keep the first record of each trial id."""
+    """The append-only ``trials.jsonl``; readers keep the first record of each trial id.
+
+    Read as bytes, line by line: a line torn by a killed driver, or bytes that are not UTF-8 or
+    not a record, are skipped and reported by ``scan`` (``resume`` re-records those trials from
+    the Optuna study and Ray's results: ``demp.sweep.ledger_repair``)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
 
-    def records(self) -> list[TrialRecord]:
-        if not self.path.is_file():
-            return []
+    def scan(self) -> tuple[list[TrialRecord], list[tuple[int, str]]]:
+        """(first record of each trial, damaged lines as (line number, reason))."""
+        try:
+            data = self.path.read_bytes()
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            return [], []
         seen: dict[str, TrialRecord] = {}
-        for line in self.path.read_text().splitlines():
-            if not line.strip():
+        damaged: list[tuple[int, str]] = []
+        lines = data.split(b"\n")
+        for number, raw in enumerate(lines, 1):
+            if not raw.strip():
                 continue
-            try:
-                record = TrialRecord.from_dict(json.loads(line))
-            except (json.JSONDecodeError, TypeError):
-                continue  # a line torn by a killed driver; the trial is re-recorded on resume
+            record, why = _parse_record(raw)
+            if record is None:
+                damaged.append((number, "torn: no line end" if number == len(lines) else why))
+                continue
             seen.setdefault(record.trial_id, record)
-        return list(seen.values())
+        return list(seen.values()), damaged
+
+    def records(self) -> list[TrialRecord]:
+        return self.scan()[0]
 
     def recorded_ids(self) -> set[str]:
         return {r.trial_id for r in self.records()}
@@ -120,6 +152,15 @@ class TrialLog:
             f.flush()
             os.fsync(f.fileno())
         return True
+
+    def rewrite(self, records: list[TrialRecord]) -> None:
+        """Replace the file with ``records``, atomically (``ledger_repair`` keeps a copy)."""
+        tmp = self.path.with_name(self.path.name + ".repair")
+        with tmp.open("w") as f:
+            f.writelines(r.to_json() + "\n" for r in records)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.path)
 
     def _heal_torn_tail(self) -> None:
         if self.path.is_file() and self.path.stat().st_size:

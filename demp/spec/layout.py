@@ -27,8 +27,8 @@ A sweep directory is self-contained, so ``demp sweep resume DIR`` needs nothing 
 
 Only one driver may work on a sweep at a time (``DriverLock``, ``demp.spec.lock``): two drivers
 would both ask Optuna for trials and both append to trials.jsonl. The lock is also what makes it
-safe, on resume, to repair what a SIGKILL can leave behind in the journal (a stale lock file, a
-torn last line).
+safe, on resume, to repair what a SIGKILL can leave behind in the ledgers
+(``demp.spec.journal_repair``, ``demp.sweep.ledger_repair``).
 """
 
 from __future__ import annotations
@@ -145,26 +145,13 @@ def study_exists(storage: Any, study_name: str) -> bool:
     return study_name in optuna.study.get_all_study_names(storage)
 
 
-def repair_journal(paths: SweepPaths) -> list[str]:
-    """Undo what a killed driver can leave in the journal; call only while holding the lock.
+def repair_journal(paths: SweepPaths, study_name: str | None = None,
+                   directions: list[str] | None = None) -> list[str]:
+    """Undo what a killed driver or damaged bytes left in the journal; call only while holding
+    the lock (``demp.spec.journal_repair.heal_journal``). Returns what was fixed."""
+    from demp.spec.journal_repair import heal_journal
 
-    Optuna's file lock is a ``<journal>.lock`` symlink: a driver killed inside an append leaves
-    it behind and the next writer would wait out a 30 s grace period. A torn last line (no
-    newline) would make Optuna reject every line appended after it. Returns what was fixed.
-    """
-    fixed = []
-    lock = Path(str(paths.journal) + ".lock")
-    if lock.is_symlink() or lock.exists():
-        lock.unlink()
-        fixed.append(f"removed stale Optuna lock {lock.name}")
-    if paths.journal.is_file():
-        data = paths.journal.read_bytes()
-        if data and not data.endswith(b"\n"):
-            keep = data.rfind(b"\n") + 1
-            with paths.journal.open("r+b") as f:
-                f.truncate(keep)
-            fixed.append(f"dropped a torn last journal line ({len(data) - keep} bytes)")
-    return fixed
+    return heal_journal(paths.journal, study_name, directions)
 
 
 def read_meta(paths: SweepPaths) -> dict[str, Any]:

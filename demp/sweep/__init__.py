@@ -13,6 +13,8 @@ One module per job (the spec and the sweep directory are ``demp.spec``; reading 
 - ``trial``             what runs inside one Ray trial: train through ``build_trainer``, report
 - ``monitor``           the driver's ledger, frontier files, W&B sweep run, display protocol
 - ``recovery``          what a resumed driver reconciles after a crash
+- ``ledger_repair``     trials.jsonl records rebuilt on resume from the study and Ray's results
+- ``damage``            what ``status`` checks before it calls a sweep done: do the ledgers agree
 - ``ray_setup``         starting or joining Ray on loopback, driver-side Tune settings
 - ``optuna_dashboard``  optuna-dashboard on a sweep's study (``demp sweep dashboard``)
 

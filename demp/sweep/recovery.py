@@ -31,6 +31,7 @@ Optuna but is missing from Ray's experiment state; resume reports it in its note
 from __future__ import annotations
 
 import logging
+import math
 import shutil
 from pathlib import Path
 from typing import Any
@@ -38,10 +39,12 @@ from typing import Any
 import optuna
 from ray import tune
 
-from demp.results.records import TrialLog
+from demp.results.records import TrialLog, classify
 from demp.spec.layout import SweepPaths
 from demp.spec.schema import SweepSpec
 from demp.sweep.search import TARGET_CONSTRAINT, make_sampler, tell
+from demp.sweep.ledger_repair import TERMINAL
+from demp.sweep.monitor import error_reason
 from demp.sweep.trial import RECORD_FILE, read_record
 
 logger = logging.getLogger(__name__)
@@ -86,31 +89,53 @@ def repair_checkpoints(trials: list[Any]) -> list[str]:
     return notes
 
 
-def reconcile(spec: SweepSpec, paths: SweepPaths, storage: Any,
-              known_to_ray: set[str]) -> list[str]:
-    """Settle Optuna trials a killed driver left RUNNING (see the module docstring)."""
-    study = optuna.load_study(study_name=spec.resolved_study_name, storage=storage,
-                              sampler=make_sampler(spec))
+def load_study(spec: SweepSpec, storage: Any) -> optuna.Study:
+    return optuna.load_study(study_name=spec.resolved_study_name, storage=storage,
+                             sampler=make_sampler(spec))
+
+
+def reconcile(spec: SweepSpec, paths: SweepPaths, storage: Any, known_to_ray: set[str],
+              ray_trials: list[Any] = ()) -> list[str]:
+    """Settle Optuna trials a killed driver (or a repaired journal) left RUNNING (see the module
+    docstring). ``ray_trials``: the trials of Ray's snapshot, whose status and last result tell
+    the end of a trial whose final ``tell`` the journal lost."""
+    study = load_study(spec, storage)
     study_id = storage.get_study_id_from_name(spec.resolved_study_name)
     recorded = {r.trial_id: r for r in TrialLog(paths.trials).records()}
+    by_ray = {t.trial_id: t for t in ray_trials}
+    by_number = {(t.config or {}).get("optuna_trial"): t for t in ray_trials}
+    constraint = spec.target_constraint()
     notes = []
     for t in study.get_trials(deepcopy=False, states=[optuna.trial.TrialState.RUNNING]):
         ray_id = t.user_attrs.get("ray_trial_id")
-        if ray_id in known_to_ray:
-            continue  # Ray resumes it and the restored searcher tells its end
         storage_id = storage.get_trial_id_from_study_id_trial_number(study_id, t.number)
+        if ray_id is None and t.number in by_number:  # the journal lost the attribute
+            ray_id = by_number[t.number].trial_id
+            storage.set_trial_user_attr(storage_id, "ray_trial_id", ray_id)
+            notes.append(f"Optuna trial {t.number}: its Ray trial id was lost from the journal; "
+                         f"restored as {ray_id} from Ray's experiment state")
+        ray_trial = by_ray.get(ray_id) if ray_id else None
+        if ray_id in known_to_ray and (ray_trial is None or ray_trial.status not in TERMINAL):
+            continue  # Ray resumes it and the restored searcher tells its end
         rec = recorded.get(ray_id) if ray_id else None
-        if rec is not None:  # ended and recorded, but Ray's snapshot lost it
-            state = {"complete": optuna.trial.TrialState.COMPLETE,
-                     "truncated": optuna.trial.TrialState.PRUNED}.get(
-                rec.status, optuna.trial.TrialState.FAIL)
-            values = rec.objective_values(spec.metrics) if rec.status == "complete" else None
-            storage.set_trial_user_attr(storage_id, "status", rec.status)
-            if rec.violation is not None:
-                storage.set_trial_system_attr(storage_id, f"constraints:{TARGET_CONSTRAINT}",
-                                              rec.violation)
-                storage.set_trial_user_attr(storage_id, "feasible", bool(rec.feasible))
-            tell(study, t.number, values, state)
+        if rec is not None:  # ended and recorded, but Ray's snapshot or the journal lost it
+            _tell_outcome(study, storage, storage_id, t.number, rec.status, rec.reason,
+                          rec.objective_values(spec.metrics), rec.violation)
+            notes.append(f"Optuna trial {t.number} ({ray_id}) was still running in the study; "
+                         f"told its recorded outcome ({rec.status})")
+            continue
+        if ray_trial is not None:  # Ray finished it, but the study and trials.jsonl lost it
+            result = dict(ray_trial.last_result or {})
+            status, reason = classify(result, ray_trial.status == "ERROR", spec.metrics)
+            if ray_trial.status == "ERROR":
+                reason = error_reason(ray_trial)
+            params = dict((ray_trial.config or {}).get("params") or {})
+            violation = (constraint(params, result)
+                         if status == "complete" and constraint is not None else None)
+            _tell_outcome(study, storage, storage_id, t.number, status, reason,
+                          [float(result.get(m, math.nan)) for m in spec.metrics], violation)
+            notes.append(f"Optuna trial {t.number} ({ray_id}) was still running in the study; "
+                         f"told its outcome from Ray's results ({status})")
             continue
         storage.set_trial_user_attr(storage_id, "status", "lost")
         storage.set_trial_user_attr(storage_id, "reason", LOST_REASON)
@@ -125,6 +150,22 @@ def reconcile(spec: SweepSpec, paths: SweepPaths, storage: Any,
         notes.append(f"trial {ray_id} ended after Ray's last snapshot: kept in trials.jsonl and "
                      f"the frontier, missing from Ray's experiment state")
     return notes
+
+
+def _tell_outcome(study: optuna.Study, storage: Any, storage_id: int, number: int,
+                  status: str, reason: str, values: list[float],
+                  violation: float | None) -> None:
+    """Tell Optuna how a trial ended, as ``DempOptunaSearch.on_trial_complete`` would have."""
+    state = {"complete": optuna.trial.TrialState.COMPLETE,
+             "truncated": optuna.trial.TrialState.PRUNED}.get(status,
+                                                              optuna.trial.TrialState.FAIL)
+    storage.set_trial_user_attr(storage_id, "status", status)
+    if reason:
+        storage.set_trial_user_attr(storage_id, "reason", reason[:500])
+    if violation is not None and status == "complete":
+        storage.set_trial_system_attr(storage_id, f"constraints:{TARGET_CONSTRAINT}", violation)
+        storage.set_trial_user_attr(storage_id, "feasible", bool(violation <= 0))
+    tell(study, number, values if status == "complete" else None, state)
 
 
 # ------------------------------------------------------------------------------ a run that failed
@@ -161,5 +202,5 @@ def undo_new_sweep(paths: SweepPaths, storage: Any, study_name: str) -> None:
     clear_directory(paths)
 
 
-__all__ = ["LOST_REASON", "clear_directory", "ray_trials", "reconcile", "repair_checkpoints",
-           "study_dir", "undo_new_sweep"]
+__all__ = ["LOST_REASON", "clear_directory", "load_study", "ray_trials", "reconcile",
+           "repair_checkpoints", "study_dir", "undo_new_sweep"]

@@ -36,6 +36,7 @@ from ray import tune
 
 from demp.errors import ConfigError
 from demp.results.outcome import SweepOutcome, finalize
+from demp.results.records import TrialLog
 from demp.spec.layout import (
     DriverLock, SweepPaths, check_not_moved, open_storage, record_driver_run, repair_journal,
     storage_label, study_exists,
@@ -46,8 +47,10 @@ from demp.sweep.monitor import (
     ForwardToMonitor, SweepDisplay, SweepMonitor, error_reason_of, monitoring,
 )
 from demp.sweep.ray_setup import driver_env, init_ray
+from demp.sweep.ledger_repair import rebuild_trial_log
 from demp.sweep.recovery import (
-    clear_directory, ray_trials, reconcile, repair_checkpoints, study_dir, undo_new_sweep,
+    clear_directory, load_study, ray_trials, reconcile, repair_checkpoints, study_dir,
+    undo_new_sweep,
 )
 from demp.sweep.scheduler import make_scheduler
 from demp.sweep.search import make_sampler, make_searcher
@@ -157,19 +160,32 @@ def resume_sweep(directory: str | Path, *, display: SweepDisplay | None = None,
     check_not_moved(paths)
     with DriverLock(paths):
         driver_env(display is not None)
-        notes = repair_journal(paths) if spec.storage is None else []
+        if spec.storage is None and not paths.journal.is_file():
+            raise ConfigError(f"{paths.journal}: missing, and with it the Optuna study; the sweep "
+                              f"cannot continue without it (trials.jsonl keeps the records: copy "
+                              f"trials.jsonl elsewhere, then start it again with `demp sweep run "
+                              f"--overwrite`)")
+        notes = (repair_journal(paths, spec.resolved_study_name, spec.directions)
+                 if spec.storage is None else [])
         storage = open_storage(spec.storage, paths)
         if not study_exists(storage, spec.resolved_study_name):
             raise ConfigError(f"study_name: no study {spec.resolved_study_name!r} in "
-                              f"{storage_label(spec.storage, paths)}")
+                              f"{storage_label(spec.storage, paths)}; the sweep cannot continue "
+                              f"without it (copy trials.jsonl elsewhere, then start it again "
+                              f"with `demp sweep run --overwrite`)")
         record_driver_run(paths, "resume", spec.resolved_study_name,
                           storage_label(spec.storage, paths))
         started = init_ray(spec)
         try:
             restorable = any(paths.ray.glob("experiment_state-*.json"))
             known = ray_trials(paths) if restorable else []
+            if not paths.ray.is_dir() and TrialLog(paths.trials).records():
+                notes.append(f"{paths.ray.name}/ is missing: Ray's results and the trials' "
+                             f"checkpoints are gone; trials.jsonl and the study keep every "
+                             f"finished trial, and unfinished ones start again")
             notes += repair_checkpoints(known)
-            notes += reconcile(spec, paths, storage, {t.trial_id for t in known})
+            notes += reconcile(spec, paths, storage, {t.trial_id for t in known}, known)
+            notes += rebuild_trial_log(spec, paths, load_study(spec, storage), known)
             if restorable:
                 tuner = tune.Tuner.restore(str(paths.ray), _with_resources(spec, trainable),
                                            resume_unfinished=True, resume_errored=False)
