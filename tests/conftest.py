@@ -120,3 +120,33 @@ def offline_sweep(ray_address: str, tmp_path_factory: pytest.TempPathFactory):
         outcome = run_sweep(validate_spec(offline_sweep_spec(root, "wbsweep")),
                             trainable=keyed_trial)
     return outcome
+
+
+# ------------------------------------------------------------------------------ PostgreSQL
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[object]:
+    """A real PostgreSQL server on a Unix socket in a temporary directory (no TCP), with role
+    ``demp`` whose password is only in the file PGPASSFILE names (set for the session, which
+    drivers started as subprocesses inherit). Skipped, with the reason, where no server can
+    run (``tests/pgserver.py``)."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from pgserver import Unavailable, start
+
+    try:
+        server = start()
+    except Unavailable as exc:
+        pytest.skip(f"no PostgreSQL server: {exc}")
+    before = os.environ.get("PGPASSFILE")
+    os.environ["PGPASSFILE"] = str(server.passfile)
+    try:
+        yield server
+    finally:
+        if before is None:
+            os.environ.pop("PGPASSFILE", None)
+        else:
+            os.environ["PGPASSFILE"] = before
+        server.stop()

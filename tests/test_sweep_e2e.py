@@ -58,8 +58,8 @@ def make_spec(tmp_path: Path, name: str, **fields: Any) -> dict[str, Any]:
     return data
 
 
-def study_of(paths: SweepPaths, name: str) -> optuna.Study:
-    return optuna.load_study(study_name=name, storage=open_storage(None, paths))
+def study_of(paths: SweepPaths, name: str, storage: str | None = None) -> optuna.Study:
+    return optuna.load_study(study_name=name, storage=open_storage(storage, paths))
 
 
 def dominated(p: list[float], others: list[list[float]]) -> bool:
@@ -75,8 +75,10 @@ def brute_hv(points: list[list[float]], ref: list[float]) -> float:
     return area
 
 
-def check_agreement(paths: SweepPaths, name: str, planned: int) -> dict[str, Any]:
-    """Ray's results, the Optuna study and the frontier describe the same trials."""
+def check_agreement(paths: SweepPaths, name: str, planned: int,
+                    storage: str | None = None) -> dict[str, Any]:
+    """Ray's results, the Optuna study (in ``storage``, default the sweep's journal) and the
+    frontier describe the same trials."""
     records = TrialLog(paths.trials).records()
     lines = [json.loads(x)["trial_id"] for x in paths.trials.read_text().splitlines()]
     assert len(lines) == len(set(lines)) == len(records) == planned  # none lost or counted twice
@@ -90,7 +92,7 @@ def check_agreement(paths: SweepPaths, name: str, planned: int) -> dict[str, Any
         assert t.config["params"] == by_id[tid].params
         assert t.config["optuna_trial"] == by_id[tid].number
 
-    study = study_of(paths, name)
+    study = study_of(paths, name, storage)
     ours = [t for t in study.trials if t.user_attrs.get("status") != "lost"]
     assert sorted(t.user_attrs["ray_trial_id"] for t in ours) == sorted(by_id)
     assert all(t.state != S.RUNNING for t in study.trials)
