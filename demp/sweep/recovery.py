@@ -14,7 +14,11 @@ Before Ray restores:
 2. Optuna trials still RUNNING that the snapshot does not know (suggested after it, so Ray would
    never finish them) are marked FAIL with status ``lost``; with the grid sampler their
    parameters are enqueued again so no grid point is skipped. A RUNNING Optuna trial that
-   trials.jsonl already records as ended is told its recorded outcome.
+   trials.jsonl already records as ended is told its recorded outcome; one whose Ray trial the
+   snapshot shows ended (its final ``tell`` lost with a torn journal line) is told the outcome
+   of Ray's last result; a Ray trial id the journal lost is found again by trial number;
+3. trials.jsonl gets back every finished trial it lacks (``demp.sweep.ledger_repair``), after
+   the journal itself was repaired (``demp.spec.journal_repair``, before the study is opened).
 
 Ray then resumes the trials it knows from their last checkpoints; a trial that had already
 finished finds its final checkpoint and only re-reports (``replayed``), and neither Optuna
@@ -42,9 +46,9 @@ from ray import tune
 from demp.results.records import TrialLog, classify
 from demp.spec.layout import SweepPaths
 from demp.spec.schema import SweepSpec
-from demp.sweep.search import TARGET_CONSTRAINT, make_sampler, tell
 from demp.sweep.ledger_repair import TERMINAL
 from demp.sweep.monitor import error_reason
+from demp.sweep.search import TARGET_CONSTRAINT, make_sampler, tell
 from demp.sweep.trial import RECORD_FILE, read_record
 
 logger = logging.getLogger(__name__)
@@ -169,6 +173,7 @@ def _tell_outcome(study: optuna.Study, storage: Any, storage_id: int, number: in
 
 
 # ------------------------------------------------------------------------------ a run that failed
+# (``run_sweep`` leaves nothing a next ``run`` or ``resume`` would trip on)
 
 
 def study_dir(storage: Any, study_name: str) -> str | None:
