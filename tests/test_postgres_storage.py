@@ -139,9 +139,15 @@ def test_a_sweep_on_postgresql(tmp_path, ray_address, postgres, capsys, monkeypa
         os.kill(driver.pid, signal.SIGKILL)
         driver.wait()
         assert seen == sorted(seen) and seen[-1] > seen[0], seen  # it watched trials arrive
-        live = dashboard.trials()
+        # the dead driver changes the study no more; the dashboard caches a study's trials for
+        # 2 s (optuna_dashboard._storage.get_trials), so it catches up within a few seconds
         study = optuna.load_study(study_name="pgsweep", storage=good)
-        assert {t["number"] for t in live} == {t.number for t in study.trials}
+        numbers = {t.number for t in study.trials}
+        deadline = time.monotonic() + 30
+        while {t["number"] for t in dashboard.trials()} != numbers \
+                and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert {t["number"] for t in dashboard.trials()} == numbers
     finally:
         if driver.poll() is None:
             driver.kill()

@@ -242,6 +242,47 @@ def test_reconcile_settles_what_a_killed_driver_left_running(tmp_path):
     assert any("trial recorded ended after Ray's last snapshot" in n for n in notes)
 
 
+def test_a_grid_trial_lost_mid_suggestion_is_queued_again_whole(tmp_path):
+    """A driver killed between ``ask`` and the last ``suggest`` leaves a RUNNING grid trial with
+    only some of its parameters; its whole grid point is queued again (GridSampler refuses a
+    partial one), and a lost trial that was itself queued keeps its queued point."""
+    from demp.sweep.recovery import reconcile
+    from demp.sweep.search import make_sampler
+
+    data = journal_spec(tmp_path, sampler="grid").model_dump(mode="json")
+    data["space"]["optimizer.lr"] = {"choices": [0.01, 0.1]}
+    spec = validate_spec(data)
+    paths = SweepPaths.for_spec(spec.output_root, spec.name)
+    paths.root.mkdir(parents=True)
+    storage = open_storage(None, paths)
+    study = optuna.create_study(storage=storage, study_name="r", directions=spec.directions,
+                                sampler=make_sampler(spec))
+    full = study.ask()
+    spec.search_space()(full)                      # what the sampler gives trial 0, whole
+    expected = dict(full.params)
+    study.tell(full, state=optuna.trial.TrialState.FAIL)
+    study.enqueue_trial(expected)                  # trial 1: queued, then cut off mid-suggestion
+    for _ in range(2):                             # trial 2: sampled, cut off the same way
+        t = study.ask()
+        t.suggest_categorical("optimizer.lr", [0.01, 0.1])
+        t.set_user_attr("ray_trial_id", f"cut{t.number}")
+    partial = {t.number: t for t in study.get_trials(states=[optuna.trial.TrialState.RUNNING])}
+    assert all(len(t.params) == 1 for t in partial.values())
+    points = {n: t.system_attrs.get("grid_id") for n, t in partial.items()}
+    notes = reconcile(spec, paths, storage, known_to_ray=set())
+    assert sum("was lost" in n for n in notes) == 2
+    queued = study.get_trials(states=[optuna.trial.TrialState.WAITING])
+    assert [q.system_attrs["fixed_params"] for q in queued][0] == expected
+    again = []
+    for _ in queued:
+        t = study.ask()
+        spec.search_space()(t)
+        again.append(dict(t.params))
+    assert again[0] == expected and len(again[1]) == 2
+    grid = make_sampler(spec)
+    assert again[1] == dict(zip(grid._param_names, grid._all_grids[points[2]]))
+
+
 def test_repair_journal_removes_stale_lock_and_torn_line(tmp_path):
     spec = journal_spec(tmp_path)
     paths = SweepPaths.for_spec(spec.output_root, spec.name)

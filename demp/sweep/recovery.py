@@ -145,7 +145,7 @@ def reconcile(spec: SweepSpec, paths: SweepPaths, storage: Any, known_to_ray: se
         storage.set_trial_user_attr(storage_id, "reason", LOST_REASON)
         tell(study, t.number, None, optuna.trial.TrialState.FAIL)
         if spec.sampler.name == "grid":
-            study.enqueue_trial(t.params)
+            study.enqueue_trial(grid_point(spec, t))
         then = ("its grid point is queued again" if spec.sampler.name == "grid"
                 else "a new trial takes its place")
         notes.append(f"Optuna trial {t.number} was lost when the driver stopped; "
@@ -154,6 +154,25 @@ def reconcile(spec: SweepSpec, paths: SweepPaths, storage: Any, known_to_ray: se
         notes.append(f"trial {ray_id} ended after Ray's last snapshot: kept in trials.jsonl and "
                      f"the frontier, missing from Ray's experiment state")
     return notes
+
+
+def grid_point(spec: SweepSpec, trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
+    """Every parameter of a lost grid trial's point, to queue it again. A driver killed while the
+    trial was still being suggested leaves only some parameters in the study, and GridSampler
+    refuses an enqueued trial that lacks one; its ``grid_id`` (or, for a trial that was itself
+    queued, its ``fixed_params``) names the whole point. The point is
+    read from a GridSampler built as the sweep builds it (same grid, same seed, so the same
+    shuffle): Optuna keeps the shuffled grid in private attributes, and re-deriving the shuffle
+    here would be a second copy of Optuna's code."""
+    fixed = trial.system_attrs.get("fixed_params")  # itself a queued point: all of it is here
+    if fixed:
+        return {**fixed, **trial.params}
+    grid_id = trial.system_attrs.get("grid_id")
+    sampler = make_sampler(spec)
+    if grid_id is None or not isinstance(sampler, optuna.samplers.GridSampler):
+        return dict(trial.params)
+    point = dict(zip(sampler._param_names, sampler._all_grids[int(grid_id)]))
+    return {**point, **trial.params}
 
 
 def _tell_outcome(study: optuna.Study, storage: Any, storage_id: int, number: int,
