@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from pydantic_core import PydanticCustomError
 
 from demp import dotted
-from demp.errors import ConfigError, format_validation_error, shown
+from demp.errors import ConfigError, InputFileError, format_validation_error, shown
 from demp.registry import MethodName, preset_value
 from demp.yamlfile import YamlProblem, load_mapping, parse_yaml
 
@@ -367,11 +367,12 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
 
 
 def load_yaml(path: str | Path) -> dict[str, Any]:
-    """A YAML mapping from a file; anything unreadable is a ConfigError (``demp.yamlfile``)."""
+    """A YAML mapping from a file; anything unreadable is an ``InputFileError``
+    (``demp.yamlfile`` says what)."""
     try:
         return load_mapping(path)
     except YamlProblem as err:
-        raise ConfigError(str(err)) from None
+        raise InputFileError(str(err)) from None
 
 
 def load_train_config(path: str | Path | None = None, overrides: list[str] = ()) -> TrainConfig:

@@ -21,7 +21,44 @@ _NO_INPUT_SHOWN = ("missing", "value_error", "assertion_error")
 
 
 class ConfigError(ValueError):
-    """A config that failed validation; its message names each bad field path."""
+    """A config that failed validation; its message names each bad field path.
+
+    ``category`` says what kind of thing the user has to fix, and the CLI prints it first
+    (``error: config: max_concurent: unknown field``), the same for ``demp train`` and
+    ``demp sweep``. The subclasses below are the other categories; the message itself never
+    repeats the category."""
+
+    category = "config"
+
+
+class InputFileError(ConfigError):
+    """A config or spec file that is missing, unreadable, or not YAML."""
+
+    category = "file"
+
+
+class SweepDirectoryError(ConfigError):
+    """A path given as a sweep directory that is none, or one that cannot be used as asked."""
+
+    category = "sweep directory"
+
+
+class TrialError(ConfigError):
+    """A trial named on the command line that the sweep does not have, or cannot provide."""
+
+    category = "trial"
+
+
+class PortError(ConfigError):
+    """A port that cannot be listened on."""
+
+    category = "port"
+
+
+class StorageError(ConfigError):
+    """The Optuna study's storage (journal file or database) cannot be opened as configured."""
+
+    category = "storage"
 
 
 def shown(value: object, limit: int = 120) -> str:
@@ -72,4 +109,5 @@ def format_validation_error(err: ValidationError, prefix: str = "", *,
     return "\n".join(lines)
 
 
-__all__ = ["ConfigError", "format_validation_error", "shown"]
+__all__ = ["ConfigError", "InputFileError", "PortError", "StorageError", "SweepDirectoryError",
+           "TrialError", "format_validation_error", "shown"]

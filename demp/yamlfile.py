@@ -93,6 +93,8 @@ def load_mapping(path: str | Path) -> dict[str, Any]:
             raise YamlProblem(f"{where}: is {size} bytes; a config or spec is at most "
                               f"{MAX_FILE_BYTES // (1024 * 1024)} MiB of YAML")
         data = p.read_bytes()
+    except YamlProblem:
+        raise
     except (OSError, ValueError) as err:  # permissions, a NUL byte in the path, ...
         raise YamlProblem(f"{where}: cannot be read ({_os_reason(err)})") from None
     loaded = parse_yaml(decode_text(data, where), where)

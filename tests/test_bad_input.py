@@ -314,13 +314,22 @@ def run_cli(argv: list[str]) -> tuple[int, str, str]:
     return int(code), out.getvalue(), err.getvalue()
 
 
+CATEGORIES = ("config", "file", "sweep directory", "trial", "port", "storage")
+
+
+def problem(line: str) -> str:
+    """An ``error: <category>: <path>: <problem>`` line without its first two parts."""
+    assert line.startswith("error: "), line
+    category, rest = line.removeprefix("error: ").split(": ", 1)
+    assert category in CATEGORIES, line
+    return rest
+
+
 def named_paths(stderr: str) -> list[str]:
     """The field path (or file) that starts each problem line of the CLI's error output."""
     paths = []
-    for line in stderr.splitlines():
-        assert line.startswith("error: "), stderr  # one "error: path: problem" line each
-        line = line.removeprefix("error: ")
-        paths.append(line.split(": ", 1)[0].removeprefix("--set ").strip())
+    for line in stderr.splitlines():  # one "error: category: path: problem" line each
+        paths.append(problem(line).split(": ", 1)[0].removeprefix("--set ").strip())
     return paths
 
 
@@ -445,7 +454,7 @@ def test_each_case_of_the_issue_is_refused_at_its_field(tmp_path, override, path
     code, _, err = run_cli(["sweep", "validate", str(spec), "--set", override])
     assert_refused(code, err, path)
     line = next(ln for ln in err.splitlines() if path in ln)
-    assert line.removeprefix("error: ").split(": ", 1)[0] == path and fragment in line, err
+    assert problem(line).split(": ", 1)[0] == path and fragment in line, err
 
 
 def test_output_root_that_is_a_file_or_under_one_is_refused_before_run_creates_anything(
@@ -496,18 +505,18 @@ def test_trainer_divergence_missing_device_and_paths_get_one_line_each(tmp_path)
     assert err.startswith("error: training diverged: training loss is nan at step")
     assert (tmp_path / "a" / "metrics.jsonl").is_file()  # what ran so far is kept
     code, _, err = run_cli([*base, "--output-dir", "/dev/null"])
-    assert (code, err) == (2, "error: --output-dir: /dev/null is a device, not a directory; "
+    assert (code, err) == (2, "error: config: --output-dir: /dev/null is a device, not a directory; "
                               "choose a directory this user can create and write\n")
     if not torch.cuda.is_available():
         code, _, err = run_cli([*base, "--output-dir", str(tmp_path / "b"),
                                 "--set", "device=cuda"])
-        assert code == 2 and err.startswith("error: device: cuda requested but no CUDA device "
+        assert code == 2 and err.startswith("error: config: device: cuda requested but no CUDA device "
                                             "is available") and len(err.splitlines()) == 1, err
     (tmp_path / "junk").mkdir()
     (tmp_path / "junk" / "checkpoint.pt").write_bytes(b"not a checkpoint")
     code, _, err = run_cli([*base, "--output-dir", str(tmp_path / "c"),
                             "--resume", str(tmp_path / "junk")])
-    assert code == 2 and err.startswith(f"error: --resume: {tmp_path / 'junk'} is not a "
+    assert code == 2 and err.startswith(f"error: config: --resume: {tmp_path / 'junk'} is not a "
                                         f"readable demp checkpoint"), err
 
 

@@ -200,7 +200,7 @@ def test_demp_sweep_validate_prints_the_rule_and_exits_2(clean_env, tmp_path, ca
     path.write_text(yaml.safe_dump(spec_data(ray={"address": "10.0.0.1:6379"})))
     assert main(["sweep", "validate", str(path)]) == 2
     err = " ".join(capsys.readouterr().err.split())
-    assert "error: output_root: sweeps_out is relative to the driver's working directory" in err
+    assert "error: config: output_root: sweeps_out is relative to the driver's working directory" in err
     assert main(["sweep", "validate", str(path), "--set", "output_root=/mnt/demp/sweeps",
                  "--set", "ray.shared_paths=[/mnt/demp]"]) == 0
 

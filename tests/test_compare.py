@@ -95,7 +95,7 @@ def test_mismatched_objectives_or_reference_are_errors(tmp_path):
         compare_sweeps([a, b])
     with pytest.raises(ConfigError, match=r"^--reference: 3 values for 2 objectives"):
         compare_sweeps([a], reference=[0.1, 0.0, 1.0])
-    with pytest.raises(ConfigError, match="not a sweep directory"):
+    with pytest.raises(ConfigError, match="nowhere: no such directory"):
         compare_sweeps([a, tmp_path / "nowhere"])
 
 
@@ -128,7 +128,8 @@ def test_compare_command_prints_the_same_hypervolumes_and_writes_one_plot(tmp_pa
 
     # a bad sweep directory is one error line naming it, exit status 2
     assert run_cli(["compare", str(a), str(tmp_path / "nowhere"), "--output", str(png)]) == 2
-    assert "nowhere: not a sweep directory" in capsys.readouterr().err
+    assert f"error: sweep directory: {tmp_path / 'nowhere'}: no such directory" in \
+        capsys.readouterr().err
 
 
 # ------------------------------------------------------------------------------ end to end

@@ -334,12 +334,13 @@ def test_cli_validate_prints_one_line_per_bad_field(tmp_path, capsys):
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     assert main(["sweep", "validate", str(path)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert err == ["error: space.demp.regularizer.peak.high: must be > low (0.001), got 0.0001"]
+    assert err == ["error: config: space.demp.regularizer.peak.high: must be > low (0.001), "
+                   "got 0.0001"]
     data["space"]["demp.regularizer.peak"]["high"] = 3
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     assert main(["sweep", "validate", str(path)]) == 2
     assert capsys.readouterr().err.strip().splitlines() == [
-        "error: objectives.0.reference: required for flops (minimize), which has no natural "
+        "error: config: objectives.0.reference: required for flops (minimize), which has no natural "
         "worst value"]
     assert main(["sweep", "validate", str(path), "--set", "objectives.0.reference=1e9"]) == 0
     assert "valid — 4 trials, sampler tpe (seed 0)" in capsys.readouterr().out

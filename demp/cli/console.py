@@ -14,12 +14,14 @@ console = Console(width=None if Console().is_terminal else 160)
 err_console = Console(stderr=True, width=None if Console(stderr=True).is_terminal else 160)
 
 
-def print_errors(text: str) -> None:
-    """``error: <line>`` on stderr for each line of ``text``, never wrapped: one problem is one
-    line, however long, in a log as on a terminal."""
+def print_errors(text: str, category: str | None = None) -> None:
+    """``error: [<category>: ]<line>`` on stderr for each line of ``text``, never wrapped: one
+    problem is one line, however long, in a log as on a terminal. The category (config, file,
+    sweep directory, trial, port, storage, …: ``demp.errors``) tells what to fix."""
+    head = f"{category}: " if category else ""
     for line in text.splitlines():
-        err_console.print(f"[red]error:[/red] {escape(line)}", highlight=False, markup=True,
-                          soft_wrap=True)
+        err_console.print(f"[red]error:[/red] {escape(head + line)}", highlight=False,
+                          markup=True, soft_wrap=True)
 
 
 def warn(text: str, label: str = "warning") -> None:

@@ -1,5 +1,11 @@
 """The sweep driver's displays (``demp.sweep.monitor.SweepDisplay``): one line per finished trial
 for logs and pipes, and a live table of running trials above those lines on a terminal.
+
+Both show a trial by what was searched: each parameter of the spec's space under its own label
+(``λ``, ``σ``, ``ρ`` …, ``demp.cli.tables.param_label``) with its sampled value, never the
+current λ_t/σ_t of the schedule, so a column means the same thing in the live table, the final
+table and trials.jsonl. The live header counts finished, running and pending trials and gives the
+elapsed time and an estimate of the time left (finished trials per second so far).
 """
 
 from __future__ import annotations
@@ -11,8 +17,13 @@ from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
 
+from demp.cli.tables import param_label, status_text
 from demp.results.records import TrialRecord, counts
 from demp.results.values import fmt
+
+
+def _params(params: dict[str, Any], space: list[str]) -> str:
+    return "  ".join(f"{param_label(p)}={fmt(params[p])}" for p in space if p in params)
 
 
 def _line(rec: TrialRecord, monitor: Any) -> str:
@@ -21,8 +32,20 @@ def _line(rec: TrialRecord, monitor: Any) -> str:
     tail = f"  ({rec.reason})" if rec.reason else ""
     if rec.feasible is False:
         tail += "  (infeasible: misses the sparsity target)"
-    return (f"[{n:>3}/{monitor.spec.trials}] {rec.trial_id} {rec.status:<9} {metrics}  "
-            f"HV={monitor.frontier.hypervolume:.4f}{tail}")
+    status, note = status_text(rec, monitor.spec)
+    if note:
+        tail += f"  ({note})"
+    params = _params(rec.params, list(monitor.spec.space))
+    return (f"[{n:>3}/{monitor.spec.trials}] {rec.trial_id} {status:<9} {metrics}  "
+            f"HV={monitor.frontier.hypervolume:.4f}  {params}{tail}").rstrip()
+
+
+def clock(seconds: float) -> str:
+    """``1h02m``, ``4m05s``, ``12s``."""
+    s = int(max(0.0, seconds))
+    if s >= 3600:
+        return f"{s // 3600}h{s % 3600 // 60:02d}m"
+    return f"{s // 60}m{s % 60:02d}s" if s >= 60 else f"{s}s"
 
 
 class LineDisplay:
@@ -30,11 +53,16 @@ class LineDisplay:
 
     def __init__(self, out: Console) -> None:
         self.out = out
+        self.started = time.monotonic()
+        self.finished_at_start = 0
 
     def start(self, monitor: Any) -> None:
+        self.started = time.monotonic()
+        self.finished_at_start = len(monitor.records)
+        resumed = f", {len(monitor.records)} already finished" if monitor.records else ""
         self.out.print(f"sweep {monitor.spec.name}: {monitor.spec.trials} trials, "
-                       f"{monitor.spec.max_concurrent} at a time → {monitor.paths.root}",
-                       highlight=False)
+                       f"{monitor.spec.max_concurrent} at a time{resumed} → {monitor.paths.root}"
+                       f"  (Ray's log: {monitor.paths.driver_log.name})", highlight=False)
 
     def finished(self, rec: TrialRecord, monitor: Any) -> None:
         self.out.print(_line(rec, monitor), highlight=False)
@@ -47,6 +75,16 @@ class LineDisplay:
 
     def stop(self) -> None:
         pass
+
+    def eta(self, monitor: Any) -> str:
+        """Time left at the rate trials finished since this driver started; '?' before one."""
+        done = len(monitor.records) - self.finished_at_start
+        left = monitor.spec.trials - len(monitor.records)
+        if left <= 0:
+            return "0s"
+        if done <= 0:
+            return "?"
+        return clock((time.monotonic() - self.started) / done * left)
 
 
 class LiveDisplay(LineDisplay):
@@ -85,23 +123,32 @@ class LiveDisplay(LineDisplay):
             self.live.stop()
             self.live = None
 
-    @staticmethod
-    def _render(trials: list[Any], monitor: Any) -> Group:
+    def _render(self, trials: list[Any], monitor: Any) -> Group:
         c = counts(monitor.records)
-        active = [t for t in trials if t.status in ("RUNNING", "PENDING")]
-        head = (f"{monitor.spec.name}: {sum(c.values())}/{monitor.spec.trials} finished · "
-                f"{sum(t.status == 'RUNNING' for t in active)} running · {c['complete']} complete "
-                f"· {c['truncated']} truncated · {c['failed']} failed · frontier "
-                f"{len(monitor.frontier.members)} · hypervolume "
-                f"{monitor.frontier.hypervolume:.4f}")
+        finished = sum(c.values())
+        running = [t for t in trials if t.status == "RUNNING"]
+        pending = max(0, monitor.spec.trials - finished - len(running))
+        head = (f"{monitor.spec.name}: {finished}/{monitor.spec.trials} finished · "
+                f"{len(running)} running · {pending} pending · {c['complete']} complete · "
+                f"{c['truncated']} truncated · {c['failed']} failed · frontier "
+                f"{len(monitor.frontier.members)} · HV {monitor.frontier.hypervolume:.4f} · "
+                f"elapsed {clock(time.monotonic() - self.started)} · ETA {self.eta(monitor)}")
+        space = list(monitor.spec.space)
         table = Table(show_edge=False, pad_edge=False)
-        for col in ("trial", "status", "progress", *monitor.spec.metrics, "λ", "σ"):
-            table.add_column(col, justify="right" if col not in ("trial", "status") else "left")
-        for t in active[:12]:
+        table.add_column("trial", no_wrap=True)
+        table.add_column("running", justify="right", no_wrap=True)
+        table.add_column("progress", justify="right", no_wrap=True)
+        for col in (*monitor.spec.metrics, *[param_label(p) for p in space]):
+            table.add_column(col, justify="right", no_wrap=True)
+        now = time.time()
+        for t in running[:12]:
             r = t.last_result or {}
-            table.add_row(t.trial_id, t.status.lower(), f"{100 * r.get('progress', 0):.0f}%",
+            params = (t.config or {}).get("params") or {}
+            began = t.run_metadata.start_time
+            table.add_row(t.trial_id, clock(now - began) if began else "",
+                          f"{100 * r['progress']:.0f}%" if "progress" in r else "",
                           *[fmt(r.get(m)) for m in monitor.spec.metrics],
-                          fmt(r.get("lam")), fmt(r.get("sigma")))
+                          *[fmt(params.get(p)) for p in space])
         return Group(head, table)
 
 
@@ -112,4 +159,4 @@ def display_for(out: Console, quiet: bool) -> LineDisplay | None:
     return LiveDisplay(out) if out.is_terminal else LineDisplay(out)
 
 
-__all__ = ["LineDisplay", "LiveDisplay", "display_for"]
+__all__ = ["LineDisplay", "LiveDisplay", "clock", "display_for"]

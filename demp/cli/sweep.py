@@ -30,15 +30,22 @@ from typing import Any
 
 from rich.markup import escape
 
+from demp.cli import exits
 from demp.cli.console import console, err_console, warn
 from demp.cli.display import display_for
-from demp.cli.tables import comparison_table, print_frontier, print_outcome, print_target
+from demp.cli.tables import (
+    comparison_table, print_frontier, print_interrupted, print_outcome, print_target,
+)
 from demp.errors import ConfigError
 from demp.results import (
     SweepOutcome, compare_sweeps, comparison_csv, comparison_document, export_trial, finalize,
     load_sweep, plot_comparison, write_report,
 )
-from demp.spec import driver_owner, load_spec, open_storage, spec_warnings, storage_label
+from demp.spec import (
+    driver_owner, load_spec, open_storage, spec_warnings, storage_label, sweep_directory,
+)
+
+DIR_HELP = "a sweep directory, or the name of a sweep in sweeps_out/"
 
 
 def register(subparsers: Any) -> argparse.ArgumentParser:
@@ -57,36 +64,36 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("resume", help="continue a sweep whose driver stopped")
-    p.add_argument("directory", type=Path)
+    p.add_argument("directory", type=sweep_directory, help=DIR_HELP)
     p.add_argument("--quiet", action="store_true", help="no progress display")
     p.set_defaults(func=cmd_resume)
 
     p = sub.add_parser("status", help="trial counts, frontier and hypervolume of a sweep")
-    p.add_argument("directory", type=Path)
+    p.add_argument("directory", type=sweep_directory, help=DIR_HELP)
     p.set_defaults(func=cmd_status)
 
     p = sub.add_parser("frontier", help="write / print the Pareto frontier")
-    p.add_argument("directory", type=Path)
+    p.add_argument("directory", type=sweep_directory, help=DIR_HELP)
     p.add_argument("--format", choices=["csv", "json", "png"], default=None,
                    help="print this format (png: write the plot); default: a table")
     p.add_argument("--output", type=Path, default=None, help="also write the file here")
     p.set_defaults(func=cmd_frontier)
 
     p = sub.add_parser("export", help="a trial's pruned model and config, ready to load")
-    p.add_argument("directory", type=Path)
+    p.add_argument("directory", type=sweep_directory, help=DIR_HELP)
     p.add_argument("trial", help="Ray trial id (or a unique prefix) or Optuna trial number")
     p.add_argument("--output", type=Path, default=None,
                    help="target directory (default: DIR/exports/<trial id>)")
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("report", help="one self-contained HTML report (and PNGs), offline")
-    p.add_argument("directory", type=Path)
+    p.add_argument("directory", type=sweep_directory, help=DIR_HELP)
     p.add_argument("--output", type=Path, default=None,
                    help="the HTML file (default: DIR/report/index.html); PNGs go beside it")
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("dashboard", help="optuna-dashboard on the sweep's study")
-    p.add_argument("directory", type=Path)
+    p.add_argument("directory", type=sweep_directory, help=DIR_HELP)
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=8080, help="port (default 8080; 0: any free)")
@@ -123,8 +130,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     t0 = time.time()
     outcome = run_sweep(spec, overwrite=args.overwrite,
                         display=display_for(err_console, args.quiet))
-    print_outcome(outcome, time.time() - t0)
-    return 0
+    return _ended(outcome, time.time() - t0)
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
@@ -134,11 +140,28 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
     t0 = time.time()
     outcome = resume_sweep(args.directory, display=display_for(err_console, args.quiet))
+    if outcome.already_finished:
+        c = outcome.counts
+        console.print(f"{outcome.paths.root}: already finished — {outcome.finished}/"
+                      f"{outcome.spec.trials} trials ({c['complete']} complete, "
+                      f"{c['truncated']} truncated, {c['failed']} failed); nothing to resume "
+                      f"(`demp sweep status` shows the frontier)", highlight=False)
+        return exits.TRIALS_FAILED if c["failed"] else exits.OK
     if args.quiet:  # otherwise the progress display showed them as they happened
         for note in outcome.notes:
             warn(note, "reconciled")
-    print_outcome(outcome, time.time() - t0)
-    return 0
+    return _ended(outcome, time.time() - t0)
+
+
+def _ended(outcome: SweepOutcome, seconds: float) -> int:
+    """What a driver that returned prints, and its exit status (``demp.cli.exits``)."""
+    if outcome.stopped_by:
+        print_interrupted(outcome)
+        return exits.INTERRUPTED
+    print_outcome(outcome, seconds)
+    if outcome.finished < outcome.spec.trials:
+        return exits.INCOMPLETE
+    return exits.TRIALS_FAILED if outcome.counts["failed"] else exits.OK
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -285,7 +308,8 @@ def _add_compare_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Add ``compare`` to the ``demp sweep`` sub-commands."""
     p = subparsers.add_parser(
         "compare", help="overlay several sweeps' frontiers; hypervolumes under one reference")
-    p.add_argument("directories", type=Path, nargs="+", metavar="DIR", help="sweep directories")
+    p.add_argument("directories", type=sweep_directory, nargs="+", metavar="DIR",
+                   help="sweep directories (or names of sweeps in sweeps_out/)")
     p.add_argument("--reference", type=_floats, default=None, metavar="V[,V...]",
                    help="common reference point, one value per objective (default: the "
                    "sweeps' shared one, else the least favourable of theirs)")

@@ -6,18 +6,37 @@ from __future__ import annotations
 
 from rich.table import Table
 
-from demp.cli.console import console
+from demp.cli.console import console, err_console
 from demp.results.compare import Comparison, reference_text
 from demp.results.frontier import Frontier
+from demp.results.collapse import chance_accuracy, is_collapsed
 from demp.results.outcome import SweepOutcome
+from demp.results.records import TrialRecord
+from demp.spec.schema import SweepSpec
 from demp.results.values import fmt
 
-# Column labels for the usual DemP parameters; other paths show their last two segments.
+# Column labels for the usual parameters; other paths show their last two segments.
 PARAM_LABELS = {
     "demp.regularizer.peak": "λ", "demp.noise.peak": "σ", "demp.schedule.shape": "shape",
     "demp.schedule.pct_start": "pct_start", "demp.schedule.span_fraction": "span",
-    "demp.death.prune_interval": "prune every",
+    "demp.death.prune_interval": "prune every", "optimizer.lr": "lr",
+    "baseline.density": "ρ", "baseline.slimming.lam": "λ (slimming)",
+    "baseline.slimming.threshold": "|γ| threshold",
 }
+
+
+def param_label(path: str) -> str:
+    """The column label of a searched parameter (its dotted path in the spec's space)."""
+    return PARAM_LABELS.get(path, ".".join(path.split(".")[-2:]))
+
+
+def status_text(record: TrialRecord, spec: SweepSpec) -> tuple[str, str]:
+    """A record's status as shown, and a note: a complete trial below chance accuracy is
+    ``collapsed`` (``demp.results.collapse``), not a plain ``complete``."""
+    chance = chance_accuracy(spec)
+    if is_collapsed(record, chance):
+        return "collapsed", f"below chance accuracy {chance:.3g}"
+    return record.status, ""
 
 
 def frontier_table(frontier: Frontier, limit: int = 30) -> Table:
@@ -33,7 +52,7 @@ def frontier_table(frontier: Frontier, limit: int = 30) -> Table:
     for m, d in zip(frontier.metrics, frontier.directions):
         table.add_column(f"{m} {'↑' if d == 'maximize' else '↓'}", justify="right")
     for p in params:
-        table.add_column(PARAM_LABELS.get(p, ".".join(p.split(".")[-2:])), justify="right")
+        table.add_column(param_label(p), justify="right")
     for r in frontier.members[:limit]:
         table.add_row(r.trial_id, fmt(r.number),
                       *[fmt(v) for v in r.objective_values(frontier.metrics)],
@@ -76,8 +95,9 @@ def print_outcome(outcome: SweepOutcome, seconds: float) -> None:
     print_target(outcome)
     print_frontier(outcome.frontier)
     p = outcome.paths
-    console.print(f"files: {p.frontier_csv}, {p.frontier_json}, {p.frontier_png}",
-                  highlight=False)
+    if outcome.frontier.complete:  # with none, the files hold only headers
+        console.print(f"files: {p.frontier_csv}, {p.frontier_json}, {p.frontier_png}",
+                      highlight=False)
     offline = sorted(p.wandb.glob("offline-run-*")) if p.wandb.is_dir() else []
     if offline:
         console.print(f"W&B: {len(offline)} offline run directories in {p.wandb} — upload with "
@@ -85,6 +105,17 @@ def print_outcome(outcome: SweepOutcome, seconds: float) -> None:
     if sum(c.values()) < outcome.spec.trials:
         console.print(f"stopped before the planned {outcome.spec.trials} trials; continue with "
                       f"`demp sweep resume {p.root}`", highlight=False)
+
+
+def print_interrupted(outcome: SweepOutcome) -> None:
+    """The one line an interrupted driver ends with (stderr): what was kept, how to go on."""
+    c, p = outcome.counts, outcome.paths
+    kept = (f"{outcome.finished} of {outcome.spec.trials} trials finished ({c['complete']} "
+            f"complete, {c['truncated']} truncated, {c['failed']} failed) are kept in "
+            f"{p.trials}" if outcome.finished else "no trial had finished")
+    err_console.print(f"[yellow]interrupted[/yellow] ({outcome.stopped_by}): {kept}; running "
+                      f"trials continue from their last checkpoint with `demp sweep resume "
+                      f"{p.root}`", highlight=False, soft_wrap=True)
 
 
 def comparison_table(c: Comparison) -> Table:
@@ -112,5 +143,5 @@ def comparison_table(c: Comparison) -> Table:
     return table
 
 
-__all__ = ["PARAM_LABELS", "comparison_table", "frontier_table", "print_frontier",
-           "print_outcome", "print_target"]
+__all__ = ["PARAM_LABELS", "comparison_table", "param_label", "status_text", "frontier_table", "print_frontier",
+           "print_interrupted", "print_outcome", "print_target"]

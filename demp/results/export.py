@@ -14,7 +14,7 @@ from pathlib import Path
 
 import yaml
 
-from demp.errors import ConfigError
+from demp.errors import TrialError
 from demp.results.outcome import SweepOutcome
 from demp.results.records import TrialRecord
 
@@ -32,9 +32,9 @@ def find_record(records: list[TrialRecord], key: str) -> TrialRecord:
     if len(prefixed) == 1:
         return prefixed[0]
     if prefixed:
-        raise ConfigError(f"trial: {key!r} matches several trials "
+        raise TrialError(f"{key!r} matches several trials "
                           f"({', '.join(r.trial_id for r in prefixed)})")
-    raise ConfigError(f"trial: no finished trial {key!r} in this sweep")
+    raise TrialError(f"no finished trial {key!r} in this sweep")
 
 
 def export_trial(outcome: SweepOutcome, key: str, output: Path | None = None) -> Path:
@@ -43,11 +43,11 @@ def export_trial(outcome: SweepOutcome, key: str, output: Path | None = None) ->
 
     record = find_record(outcome.records, key)
     if record.status == "failed" or not record.checkpoint:
-        raise ConfigError(f"trial: {record.trial_id} has no usable checkpoint "
+        raise TrialError(f"{record.trial_id} has no usable checkpoint "
                           f"({record.status}{': ' + record.reason if record.reason else ''})")
     source = Path(record.checkpoint)
     if not (source / CHECKPOINT_FILE).is_file():
-        raise ConfigError(f"trial: checkpoint of {record.trial_id} is missing at {source}")
+        raise TrialError(f"checkpoint of {record.trial_id} is missing at {source}")
     target = output or outcome.paths.export_dir(record.trial_id)
     target.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(source / CHECKPOINT_FILE, target / CHECKPOINT_FILE)

@@ -11,11 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from demp.errors import ConfigError
+from demp.errors import SweepDirectoryError
 from demp.results.frontier import Frontier, compute_frontier, write_frontier_files
 from demp.results.plot import plot_frontier
 from demp.results.records import TrialLog, TrialRecord, counts
-from demp.spec.layout import SweepPaths
+from demp.spec.layout import SweepPaths, not_a_sweep
 from demp.spec.loading import load_spec
 from demp.spec.schema import SweepSpec
 
@@ -29,17 +29,24 @@ class SweepOutcome:
     records: list[TrialRecord]
     frontier: Frontier
     notes: list[str] = field(default_factory=list)
+    stopped_by: str | None = None  # the signal that interrupted the driver ("SIGINT", "SIGTERM")
+    already_finished: bool = False  # a resume that found nothing to do (no Ray was started)
 
     @property
     def counts(self) -> dict[str, int]:
         return counts(self.records)
+
+    @property
+    def finished(self) -> int:
+        """Trials that ended (complete, truncated or failed)."""
+        return sum(self.counts.values())
 
 
 def load_sweep(directory: str | Path) -> SweepOutcome:
     """Read a sweep directory without Ray or Optuna (safe next to a running driver)."""
     paths = SweepPaths(Path(directory).resolve())
     if not paths.is_sweep():
-        raise ConfigError(f"{paths.root}: not a sweep directory (no {paths.spec.name})")
+        raise SweepDirectoryError(not_a_sweep(paths))
     spec = load_spec(paths.spec)
     records = TrialLog(paths.trials).records()
     frontier = compute_frontier(records, spec.metrics, spec.directions, spec.reference_point())

@@ -18,7 +18,8 @@ says; the results (``demp.results``) read what it wrote. One module per job:
 from demp.spec.checks import check_spec, spec_warnings
 from demp.spec.cluster import check_cluster
 from demp.spec.layout import (
-    DriverLock, SweepPaths, driver_owner, open_storage, storage_label, study_exists,
+    DEFAULT_OUTPUT_ROOT, DriverLock, SweepPaths, driver_owner, not_a_sweep, open_storage,
+    storage_label, study_exists, sweep_directory,
 )
 from demp.spec.loading import (
     apply_spec_overrides, dump_spec, format_spec_error, load_spec, validate_spec,
@@ -31,11 +32,11 @@ from demp.spec.schema import (
 from demp.spec.space import SearchSpace, apply_params, is_active, sampling_order
 
 __all__ = [
-    "DriverLock", "EarlyStoppingSpec", "Objective", "RaySpec", "ResourcesSpec", "SamplerSpec",
+    "DEFAULT_OUTPUT_ROOT", "DriverLock", "EarlyStoppingSpec", "Objective", "RaySpec", "ResourcesSpec", "SamplerSpec",
     "SearchSpace", "SweepPaths", "SweepSpec", "TargetConstraint", "WandbSpec",
     "apply_params", "apply_spec_overrides", "check_cluster", "check_spec", "driver_owner",
     "dump_spec",
-    "format_spec_error", "is_active", "load_spec", "num_classes", "open_storage",
-    "sampling_order", "spec_warnings", "storage_label", "study_exists", "sweep_json_schema",
-    "validate_spec",
+    "format_spec_error", "is_active", "load_spec", "not_a_sweep", "num_classes", "open_storage",
+    "sampling_order", "spec_warnings", "storage_label", "study_exists", "sweep_directory",
+    "sweep_json_schema", "validate_spec",
 ]

@@ -22,7 +22,7 @@ import stat
 from pathlib import Path
 from typing import Any
 
-from demp.errors import ConfigError
+from demp.errors import StorageError
 
 # pip extras that install a missing driver, by SQLAlchemy dialect name
 _DRIVER_HINTS = {"postgresql": 'pip install -c constraints.txt "psycopg[binary]" (a '
@@ -108,7 +108,7 @@ def open_rdb_storage(url: str) -> Any:
                 "is in the file PGPASSFILE names (or ~/.pgpass, mode 0600)"
                 if url.startswith("postgresql") else "check that the server is running and "
                 "accepts this user")
-        raise ConfigError(f"storage: cannot open the Optuna study database {url}: {reason}; "
+        raise StorageError(f"cannot open the Optuna study database {url}: {reason}; "
                           f"{hint}") from None
 
 

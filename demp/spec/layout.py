@@ -19,6 +19,7 @@ A sweep directory is self-contained, so ``demp sweep resume DIR`` needs nothing 
                        pareto_asha), what a resumed driver's scheduler continues from
       driver.pid       the driver lock (an flock, ``demp.spec.lock``) and "pid host" of its
                        holder; one left by a killed driver holds no lock and is taken over
+      driver.log       Ray's own log lines while a driver ran (``demp.sweep.driver_log``)
       wandb/           W&B run directories (``offline-run-*`` / ``run-*``): one per attempt of
                        each trial (job_type trial) and per driver run (the sweep's own run);
                        upload offline ones with ``wandb sync <dir>/wandb/offline-run-*``
@@ -41,7 +42,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from demp.errors import ConfigError
+from demp.errors import ConfigError, SweepDirectoryError
 from demp.spec.lock import DriverLock, driver_owner  # noqa: F401  (the lock, re-exported)
 
 SPEC_FILE = "spec.yaml"
@@ -101,6 +102,10 @@ class SweepPaths:
         return self.root / DRIVER_FILE
 
     @property
+    def driver_log(self) -> Path:
+        return self.root / "driver.log"
+
+    @property
     def wandb(self) -> Path:
         """W&B's run directories; ``wandb.init(dir=root)`` puts them here."""
         return self.root / WANDB_DIR
@@ -114,6 +119,33 @@ class SweepPaths:
 
     def is_sweep(self) -> bool:
         return self.spec.is_file()
+
+
+DEFAULT_OUTPUT_ROOT = Path("sweeps_out")  # the spec's output_root default
+
+
+def sweep_directory(arg: str | Path) -> Path:
+    """What a user typed where a sweep directory is expected: the directory itself, or a sweep
+    name under the default output root (``demp sweep status digits-quick`` reads
+    ``sweeps_out/digits-quick``), as Ray Tune and W&B address experiments by name."""
+    given = Path(arg)
+    if SweepPaths(given.resolve()).is_sweep():
+        return given
+    by_name = DEFAULT_OUTPUT_ROOT / given
+    if len(given.parts) == 1 and SweepPaths(by_name.resolve()).is_sweep():
+        return by_name
+    return given
+
+
+def not_a_sweep(paths: SweepPaths) -> str:
+    """Why ``paths.root`` cannot be read as a sweep directory, in the user's terms."""
+    if not paths.root.exists():
+        return (f"{paths.root}: no such directory (give a sweep directory, "
+                f"<output_root>/<name>, or the name of a sweep in {DEFAULT_OUTPUT_ROOT}/)")
+    if not paths.root.is_dir():
+        return f"{paths.root}: is a file, not a sweep directory"
+    return (f"{paths.root}: not a sweep directory (it has no {SPEC_FILE}; `demp sweep run` "
+            f"creates <output_root>/<name>/ with one)")
 
 
 # ------------------------------------------------------------------------------ Optuna storage
@@ -178,5 +210,5 @@ def check_not_moved(paths: SweepPaths) -> None:
     """Ray's experiment state and the searcher hold absolute paths: resume must run in place."""
     recorded = read_meta(paths).get("dir")
     if recorded and Path(recorded).resolve() != paths.root:
-        raise ConfigError(f"{paths.root}: this sweep was created at {recorded}; resume it there "
+        raise SweepDirectoryError(f"{paths.root}: this sweep was created at {recorded}; resume it there "
                           f"(Ray's experiment state and the Optuna journal path are absolute)")

@@ -30,7 +30,7 @@ import socket
 import time
 from typing import Any
 
-from demp.errors import ConfigError
+from demp.errors import SweepDirectoryError
 
 WAIT_S = 1.0
 _FLAGS = os.O_CLOEXEC
@@ -61,7 +61,7 @@ class DriverLock:
                 owner = _parse(_read(path))
                 if (owner is not None and _plausibly_alive(owner)) \
                         or time.monotonic() >= deadline:
-                    raise ConfigError(_refusal(self.paths, owner)) from None
+                    raise SweepDirectoryError(_refusal(self.paths, owner)) from None
                 time.sleep(0.005)
                 continue
             if not _still_at(fd, path):  # its holder deleted it as it exited: start over

@@ -29,6 +29,7 @@ from pydantic import Field, field_validator, model_validator
 from demp.config import STEPS_MAX, StrictModel, TrainConfig
 from demp.pareto import default_reference
 from demp.spec.cluster import address_problem, cluster_address
+from demp.spec.layout import DEFAULT_OUTPUT_ROOT
 from demp.spec.objectives import TargetConstraint, num_classes, target_violation
 from demp.spec.space import Param, SearchSpace, field_kind
 
@@ -186,7 +187,7 @@ class SweepSpec(StrictModel):
     name: str = Field(pattern=_NAME, max_length=100,
                       description="Sweep name: the directory under output_root.")
     description: str = ""
-    output_root: Path = Field(Path("sweeps_out"), description="Where sweep directories go.")
+    output_root: Path = Field(DEFAULT_OUTPUT_ROOT, description="Where sweep directories go.")
     base: TrainConfig = Field(default_factory=TrainConfig)
     space: dict[str, Param] = Field(
         min_length=1, description="Parameters by dotted trainer-config path, in sampling order.")

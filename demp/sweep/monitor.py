@@ -12,6 +12,8 @@ display. A W&B failure disables that run with a warning, never the sweep.
 from __future__ import annotations
 
 import logging
+import signal
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, Protocol
@@ -60,6 +62,38 @@ class SweepMonitor:
         self.frontier = self._frontier()
         self.trials: dict[str, Any] = {}  # Ray's trials as of the last loop step
         self.wandb = sweep_run_logger(spec, paths)
+        self.stopped_by: str | None = None  # "SIGINT" / "SIGTERM" once the user stopped Tune
+
+    def catch_stop_signals(self) -> None:
+        """Note Ctrl-C and SIGTERM, then hand them to Ray Tune's own SIGINT handler.
+
+        Tune installs that handler when ``fit`` starts (before its callbacks' ``setup``, which
+        calls this): it ends the run gracefully after one last experiment snapshot, returns
+        normally, and restores the handler that was there before, so a second Ctrl-C stops at
+        once. Wrapping it keeps that behaviour and lets the driver tell an interrupted sweep
+        from a finished one (``demp.cli.exits.INTERRUPTED``). SIGTERM, what cluster schedulers
+        and ``kill`` send, takes the same graceful path once, then its default.
+        """
+        if threading.current_thread() is not threading.main_thread():
+            return
+        tune_handler = signal.getsignal(signal.SIGINT)
+        if not callable(tune_handler):
+            return
+
+        def stop(signum: int, frame: Any) -> None:
+            first = self.stopped_by is None
+            self.stopped_by = self.stopped_by or signal.Signals(signum).name
+            if signum == signal.SIGTERM:
+                signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            if first:
+                self.note(f"{self.stopped_by}: stopping the sweep (finished trials are kept; "
+                          f"press Ctrl-C again to stop at once)")
+                tune_handler(signal.SIGINT, frame)
+            else:
+                raise KeyboardInterrupt
+
+        signal.signal(signal.SIGINT, stop)
+        signal.signal(signal.SIGTERM, stop)
 
     def _frontier(self) -> Frontier:
         return compute_frontier(self.records, self.spec.metrics, self.spec.directions,
@@ -155,6 +189,7 @@ def monitoring(monitor: SweepMonitor) -> Iterator[SweepMonitor]:
     code 1 when Tune raised) and display afterwards."""
     global _MONITOR
     _MONITOR = monitor
+    before = _signal_handlers()  # what Tune's and the monitor's handlers replace while it runs
     if monitor.display is not None:
         monitor.display.start(monitor)
     exit_code = 1
@@ -169,6 +204,15 @@ def monitoring(monitor: SweepMonitor) -> Iterator[SweepMonitor]:
             if monitor.display is not None:
                 monitor.display.stop()
             _MONITOR = None
+            for signum, handler in before.items():
+                signal.signal(signum, handler)
+
+
+def _signal_handlers() -> dict[int, Any]:
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    return {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)
+            if signal.getsignal(s) is not None}
 
 
 class ForwardToMonitor(tune.Callback):
@@ -177,6 +221,10 @@ class ForwardToMonitor(tune.Callback):
     Ray restores the callbacks of the original run on resume, so anything stateful (open
     files, a terminal display, paths) lives in the driver's ``SweepMonitor`` instead.
     """
+
+    def setup(self, **info: Any) -> None:
+        if _MONITOR is not None:
+            _MONITOR.catch_stop_signals()
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         if _MONITOR is not None:

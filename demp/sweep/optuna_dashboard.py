@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from demp.errors import ConfigError
+from demp.errors import ConfigError, PortError, StorageError
 from demp.results.outcome import load_sweep
 from demp.spec.layout import open_storage, storage_label, study_exists
 
@@ -67,8 +67,8 @@ def make_dashboard_server(directory: str | Path, host: str = DEFAULT_HOST,
     spec, paths = outcome.spec, outcome.paths
     storage = open_storage(spec.storage, paths)
     if not study_exists(storage, spec.resolved_study_name):
-        raise ConfigError(f"study_name: no study {spec.resolved_study_name!r} in "
-                          f"{storage_label(spec.storage, paths)}")
+        raise StorageError(f"no study {spec.resolved_study_name!r} in "
+                           f"{storage_label(spec.storage, paths)} (the spec's study_name)")
     app = optuna_dashboard.wsgi(storage)
     try:
         server_class = _ThreadingServer
@@ -78,7 +78,8 @@ def make_dashboard_server(directory: str | Path, host: str = DEFAULT_HOST,
         server = make_server(host, port, app, server_class=server_class,
                              handler_class=_QuietHandler)
     except OSError as exc:
-        raise ConfigError(f"--port: cannot listen on {host}:{port} ({exc.strerror or exc})") \
+        hint = "; pass --port 0 for any free port" if port else ""
+        raise PortError(f"cannot listen on {host}:{port} ({exc.strerror or exc}){hint}") \
             from None
     return server, spec.resolved_study_name, storage_label(spec.storage, paths)
 

@@ -34,18 +34,19 @@ import optuna
 import ray
 from ray import tune
 
-from demp.errors import ConfigError
+from demp.errors import ConfigError, StorageError, SweepDirectoryError
 from demp.results.outcome import SweepOutcome, finalize
 from demp.results.records import TrialLog
 from demp.spec.layout import (
-    DriverLock, SweepPaths, check_not_moved, open_storage, record_driver_run, repair_journal,
-    storage_label, study_exists,
+    DriverLock, SweepPaths, check_not_moved, not_a_sweep, open_storage, record_driver_run,
+    repair_journal, storage_label, study_exists,
 )
 from demp.spec.loading import dump_spec, load_spec
 from demp.spec.schema import SweepSpec
 from demp.sweep.monitor import (
     ForwardToMonitor, SweepDisplay, SweepMonitor, error_reason_of, monitoring,
 )
+from demp.sweep.driver_log import RayLogToFile
 from demp.sweep.ray_setup import driver_env, init_ray
 from demp.sweep.ledger_repair import rebuild_trial_log
 from demp.sweep.recovery import (
@@ -124,6 +125,7 @@ def _run_new_sweep(spec: SweepSpec, paths: SweepPaths, existing: bool, overwrite
                                   f"study_name")
             optuna.delete_study(study_name=study_name, storage=storage)  # --overwrite: ours
         started = False
+        ray_log = RayLogToFile(paths.driver_log)
         try:
             paths.spec.write_text(dump_spec(spec))
             study = optuna.create_study(storage=storage, study_name=study_name,
@@ -133,21 +135,42 @@ def _run_new_sweep(spec: SweepSpec, paths: SweepPaths, existing: bool, overwrite
                 study.set_metric_names(spec.metrics)  # labels the objectives in optuna-dashboard
             study.set_user_attr("sweep_dir", str(paths.root))
             record_driver_run(paths, "run", study_name, storage_label(spec.storage, paths))
+            ray_log.start()
             started = init_ray(spec)
             tuner = make_tuner(spec, paths, storage, trainable)
         except BaseException:
             # nothing ran: leave no half-made sweep for the next `run` (or `resume`) to trip on
             if started:
                 ray.shutdown()
+            ray_log.stop()
             undo_new_sweep(paths, storage, study_name)
             raise
+        monitor = SweepMonitor(spec, paths, display)
         try:
-            with monitoring(SweepMonitor(spec, paths, display)):
+            with monitoring(monitor):
                 tuner.fit()
         finally:
             if started:
                 ray.shutdown()
-        return finalize(spec, paths)
+            ray_log.stop()
+        outcome = finalize(spec, paths)
+        outcome.stopped_by = monitor.stopped_by
+        return outcome
+
+
+def finished_sweep(spec: SweepSpec, paths: SweepPaths) -> SweepOutcome | None:
+    """The outcome of a sweep with nothing left to resume, else None: every planned trial is in
+    trials.jsonl and the ledgers agree (``demp.sweep.damage``: no line to repair, no trial the
+    study still counts as running, frontier files current). Resuming it starts no Ray and opens
+    no W&B run."""
+    from demp.results.outcome import load_sweep
+    from demp.sweep.damage import find_damage
+
+    outcome = load_sweep(paths.root)
+    if outcome.finished < spec.trials or find_damage(outcome).repairable:
+        return None
+    outcome.already_finished = True
+    return outcome
 
 
 def resume_sweep(directory: str | Path, *, display: SweepDisplay | None = None,
@@ -155,13 +178,16 @@ def resume_sweep(directory: str | Path, *, display: SweepDisplay | None = None,
     """Continue a sweep whose driver stopped, until it has its planned number of trials."""
     paths = SweepPaths(Path(directory).resolve())
     if not paths.is_sweep():
-        raise ConfigError(f"{paths.root}: not a sweep directory (no {paths.spec.name})")
+        raise SweepDirectoryError(not_a_sweep(paths))
     spec = load_spec(paths.spec)
     check_not_moved(paths)
     with DriverLock(paths):
+        done = finished_sweep(spec, paths)
+        if done is not None:
+            return done
         driver_env(display is not None)
         if spec.storage is None and not paths.journal.is_file():
-            raise ConfigError(f"{paths.journal}: missing, and with it the Optuna study; the sweep "
+            raise SweepDirectoryError(f"{paths.journal}: missing, and with it the Optuna study; the sweep "
                               f"cannot continue without it (trials.jsonl keeps the records: copy "
                               f"trials.jsonl elsewhere, then start it again with `demp sweep run "
                               f"--overwrite`)")
@@ -169,14 +195,17 @@ def resume_sweep(directory: str | Path, *, display: SweepDisplay | None = None,
                  if spec.storage is None else [])
         storage = open_storage(spec.storage, paths)
         if not study_exists(storage, spec.resolved_study_name):
-            raise ConfigError(f"study_name: no study {spec.resolved_study_name!r} in "
-                              f"{storage_label(spec.storage, paths)}; the sweep cannot continue "
+            raise StorageError(f"no study {spec.resolved_study_name!r} (the spec's study_name) in "
+                               f"{storage_label(spec.storage, paths)}; the sweep cannot continue "
                               f"without it (copy trials.jsonl elsewhere, then start it again "
                               f"with `demp sweep run --overwrite`)")
         record_driver_run(paths, "resume", spec.resolved_study_name,
                           storage_label(spec.storage, paths))
-        started = init_ray(spec)
+        ray_log = RayLogToFile(paths.driver_log)
+        ray_log.start()
+        started = False
         try:
+            started = init_ray(spec)
             restorable = any(paths.ray.glob("experiment_state-*.json"))
             known = ray_trials(paths) if restorable else []
             if not paths.ray.is_dir() and TrialLog(paths.trials).records():
@@ -191,16 +220,19 @@ def resume_sweep(directory: str | Path, *, display: SweepDisplay | None = None,
                                            resume_unfinished=True, resume_errored=False)
             else:  # killed before Ray's first snapshot: nothing of Ray's to continue
                 tuner = make_tuner(spec, paths, storage, trainable)
-            with monitoring(SweepMonitor(spec, paths, display)) as monitor:
+            monitor = SweepMonitor(spec, paths, display)
+            with monitoring(monitor):
                 for text in notes:
                     monitor.note(text)
                 tuner.fit()
         finally:
             if started:
                 ray.shutdown()
+            ray_log.stop()
         outcome = finalize(spec, paths)
         outcome.notes = notes
+        outcome.stopped_by = monitor.stopped_by
         return outcome
 
 
-__all__ = ["make_tuner", "resume_sweep", "run_sweep"]
+__all__ = ["finished_sweep", "make_tuner", "resume_sweep", "run_sweep"]
