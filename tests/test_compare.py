@@ -178,3 +178,40 @@ def test_shipped_comparison_specs_differ_only_in_method_and_space():
             first.max_concurrent)
     # slimming fine-tunes inside the same 20 epochs
     assert specs["slimming"].base.baseline.slimming.finetune_epochs < first.base.epochs
+
+
+def test_unequal_budgets_are_flagged_and_equal_trials_counts_the_same_number(tmp_path, capsys):
+    a = fake_sweep(tmp_path, "a", DEMP)                # 5 trials
+    b = fake_sweep(tmp_path, "b", SNAP)                # 4 trials
+    for path, steps in ((a, 40), (b, 80)):
+        log = SweepPaths(path).trials
+        lines = [json.loads(ln) for ln in log.read_text().splitlines()]
+        for row in lines:
+            row["metrics"]["total_steps"] = steps
+        log.write_text("".join(json.dumps(row) + "\n" for row in lines))
+    c = compare_sweeps([a, b])
+    from demp.results import budget_warnings
+
+    warnings = budget_warnings(c)
+    assert "unequal planned trials: a 5, b 4; more trials find more of the frontier" in warnings
+    assert any(w.startswith("unequal finished trials: a 5, b 4") for w in warnings)
+    assert any(w.startswith("unequal training steps per trial: a 40, b 80") for w in warnings)
+    # --equal-trials: each after the first 4 finished trials, in the order they finished
+    even = compare_sweeps([a, b], equal_trials=True)
+    assert even.equal_trials == 4
+    first4 = DEMP[:4]
+    assert even.entries[0].frontier.hypervolume == pytest.approx(
+        hypervolume(first4, DIRS, even.reference))
+    assert even.entries[1].frontier.hypervolume == pytest.approx(
+        hypervolume(SNAP, DIRS, even.reference))
+    assert not any(w.startswith("unequal finished trials") for w in budget_warnings(even))
+
+    # the CLI prints the warnings and writes the plot beside the sweeps by default
+    capsys.readouterr()
+    assert run_cli(["compare", str(a), str(b), "--equal-trials", "--format", "json"]) == 0
+    out = capsys.readouterr()
+    doc = json.loads(out.out)
+    assert doc["equal_trials"] == 4 and [s["trials"]["counted"] for s in doc["sweeps"]] == [4, 4]
+    assert [s["steps_per_trial"] for s in doc["sweeps"]] == [[40], [80]]
+    assert "warning: unequal training steps per trial" in " ".join(out.err.split())
+    assert (tmp_path / "compare-a-vs-b.png").is_file()

@@ -38,7 +38,7 @@ from demp.cli.tables import (
 )
 from demp.errors import ConfigError
 from demp.results import (
-    SweepOutcome, compare_sweeps, comparison_csv, comparison_document, export_trial, finalize,
+    SweepOutcome, budget_warnings, compare_sweeps, comparison_csv, default_output, comparison_document, export_trial, finalize,
     load_sweep, plot_comparison, write_report,
 )
 from demp.spec import (
@@ -313,8 +313,12 @@ def _add_compare_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--reference", type=_floats, default=None, metavar="V[,V...]",
                    help="common reference point, one value per objective (default: the "
                    "sweeps' shared one, else the least favourable of theirs)")
-    p.add_argument("--output", type=Path, default=Path("compare.png"),
-                   help="the overlay plot (default: ./compare.png)")
+    p.add_argument("--output", type=Path, default=None,
+                   help="the overlay plot (default: beside the sweeps, "
+                   "<their parent>/compare-<a>-vs-<b>.png)")
+    p.add_argument("--equal-trials", action="store_true",
+                   help="take every sweep's frontier after the same number of finished trials "
+                   "(the smallest count): hypervolume per trial spent")
     p.add_argument("--format", choices=["table", "json", "csv"], default="table",
                    help="what to print (default: a table)")
     p.set_defaults(func=cmd_compare)
@@ -329,15 +333,18 @@ def _floats(text: str) -> list[float]:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    c = compare_sweeps(args.directories, args.reference)
-    plot_comparison(c, args.output)
+    c = compare_sweeps(args.directories, args.reference, equal_trials=args.equal_trials)
+    output = args.output or default_output(args.directories)
+    plot_comparison(c, output)
+    for line in budget_warnings(c):
+        warn(line)
     if args.format == "json":
         sys.stdout.write(json.dumps(comparison_document(c), indent=2, default=str) + "\n")
     elif args.format == "csv":
         sys.stdout.write(comparison_csv(c))
     else:
         console.print(comparison_table(c))
-        console.print(f"plot: {args.output}", highlight=False)
+        console.print(f"plot: {output}", highlight=False)
     return 0
 
 

@@ -122,8 +122,10 @@ def comparison_table(c: Comparison) -> Table:
     """One row per sweep: method, trials, frontier size, hypervolume and its ratio to the first
     sweep's, and how many of its points are on the union frontier."""
     base = c.entries[0].frontier.hypervolume
-    table = Table(title=f"frontiers under one reference ({reference_text(c)}) · HV ratio to "
-                  f"{c.entries[0].label} · union hypervolume {c.union_hypervolume:.4f} "
+    equal = (f" · each after its first {c.equal_trials} finished trials"
+             if c.equal_trials is not None else "")
+    table = Table(title=f"frontiers under one reference ({reference_text(c)}){equal} · HV ratio "
+                  f"to {c.entries[0].label} · union hypervolume {c.union_hypervolume:.4f} "
                   f"({len(c.union.members)} points)", title_justify="left")
     table.add_column("sweep", no_wrap=True)
     table.add_column("method")
@@ -137,7 +139,7 @@ def comparison_table(c: Comparison) -> Table:
             vals = [r.objective_values(c.metrics)[i] for r in e.frontier.complete]
             best.append(fmt((max if d == "maximize" else min)(vals)) if vals else "")
         table.add_row(e.label, e.method,
-                      f"{e.outcome.counts['complete']}/{e.outcome.spec.trials}",
+                      f"{sum(r.status == 'complete' for r in e.counted)}/{e.outcome.spec.trials}",
                       str(len(e.frontier.members)), f"{hv:.4f}",
                       f"{hv / base:.3f}" if base > 0 else "", f"{e.on_union}", *best)
     return table

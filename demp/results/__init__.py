@@ -27,8 +27,10 @@ The Pareto math itself (non-dominated sort, crowding, hypervolume) is ``demp.par
 """
 
 from demp.pareto import crowding_distance, hypervolume, hypervolume_history, non_dominated_sort
+from demp.results.collapse import chance_accuracy, is_collapsed
 from demp.results.compare import (
-    CompareEntry, Comparison, compare_sweeps, comparison_csv, comparison_document, plot_comparison,
+    CompareEntry, Comparison, budget_warnings, compare_sweeps, comparison_csv, comparison_document,
+    default_output, plot_comparison,
 )
 from demp.results.export import export_trial, find_record
 from demp.results.frontier import (
@@ -43,10 +45,11 @@ from demp.results.values import fmt, is_finite
 
 __all__ = [
     "SUMMARY_METRICS", "CompareEntry", "Comparison", "Frontier", "SweepOutcome", "TrialLog",
-    "TrialRecord", "classify", "compare_sweeps", "comparison_csv", "comparison_document",
+    "TrialRecord", "budget_warnings", "chance_accuracy", "classify", "compare_sweeps", "comparison_csv", "comparison_document",
     "compute_frontier", "counts",
-    "crowding_distance", "export_trial", "finalize", "find_record", "fmt", "frontier_document",
-    "frontier_figure", "frontier_rows", "hypervolume", "hypervolume_history", "is_finite",
+    "crowding_distance", "default_output", "export_trial", "finalize", "find_record", "fmt", "frontier_document",
+    "frontier_figure", "frontier_rows", "hypervolume", "hypervolume_history", "is_collapsed",
+    "is_finite",
     "load_sweep", "non_dominated_sort", "plot_comparison", "plot_frontier", "read_history",
     "trial_dir",
     "trial_rows", "write_frontier_files", "write_report",

@@ -6,6 +6,12 @@ objectives, so every hypervolume equals the sweep's own), else the least favoura
 each objective among them (every sweep's points then count as they do under its own reference
 or more), or the one given with ``--reference``. The sweeps must have the same objectives.
 
+Budgets: a sweep given more trials or longer trials has a larger hypervolume for that reason
+alone, so ``budget_warnings`` names every difference in planned trials, finished trials and
+training steps per trial, and ``equal_trials=True`` (``--equal-trials``) takes every sweep's
+frontier after the same number of finished trials (the smallest among them, in the order they
+finished): hypervolume per trial spent, not per sweep.
+
 Besides each sweep's frontier, the *union* frontier of all their complete trials says where each
 method is the best one: the table counts each sweep's points on it. Like ``status`` and
 ``frontier``, this reads only the sweep directories (``spec.yaml`` and ``trials.jsonl``), never
@@ -17,6 +23,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -37,6 +44,11 @@ class CompareEntry:
     outcome: SweepOutcome
     frontier: Frontier
     on_union: int = 0
+    records: list[TrialRecord] | None = None  # the finished trials counted (all by default)
+
+    @property
+    def counted(self) -> list[TrialRecord]:
+        return self.outcome.records if self.records is None else self.records
 
     @property
     def own_hypervolume(self) -> float:
@@ -51,6 +63,7 @@ class Comparison:
     reference: list[float]
     entries: list[CompareEntry]
     union: Frontier  # all sweeps' complete trials, ids prefixed with the sweep label
+    equal_trials: int | None = None  # each sweep counted after this many finished trials
 
     @property
     def union_hypervolume(self) -> float:
@@ -79,9 +92,10 @@ def _labels(outcomes: list[SweepOutcome]) -> list[str]:
     return [n if names.count(n) == 1 else str(o.paths.root) for n, o in zip(names, outcomes)]
 
 
-def compare_sweeps(directories: list[str | Path],
-                   reference: list[float] | None = None) -> Comparison:
-    """Load the sweeps and recompute their frontiers and the union frontier under one reference."""
+def compare_sweeps(directories: list[str | Path], reference: list[float] | None = None,
+                   equal_trials: bool = False) -> Comparison:
+    """Load the sweeps and recompute their frontiers and the union frontier under one reference
+    (with ``equal_trials``, each from its first N finished trials, N the smallest count)."""
     if not directories:
         raise ConfigError("compare: name at least one sweep directory")
     outcomes = [load_sweep(d) for d in directories]
@@ -97,15 +111,61 @@ def compare_sweeps(directories: list[str | Path],
         raise ConfigError(f"--reference: {len(reference)} values for {len(metrics)} objectives "
                           f"({', '.join(metrics)})")
     ref = list(reference) if reference is not None else common_reference(outcomes)
+    n = min(len(o.records) for o in outcomes) if equal_trials else None
     entries, pooled = [], []
     for name, o in zip(_labels(outcomes), outcomes):
+        records = o.records[:n] if n is not None else o.records
         entries.append(CompareEntry(name, sweep_method(o), o,
-                                    compute_frontier(o.records, metrics, directions, ref)))
-        pooled += [replace(r, trial_id=f"{name}/{r.trial_id}") for r in o.records]
+                                    compute_frontier(records, metrics, directions, ref),
+                                    records=records if n is not None else None))
+        pooled += [replace(r, trial_id=f"{name}/{r.trial_id}") for r in records]
     union = compute_frontier(pooled, metrics, directions, ref)
     for e in entries:
         e.on_union = sum(1 for r in union.members if r.trial_id.startswith(f"{e.label}/"))
-    return Comparison(list(metrics), list(directions), ref, entries, union)
+    return Comparison(list(metrics), list(directions), ref, entries, union, n)
+
+
+def steps_per_trial(records: list[TrialRecord]) -> list[int]:
+    """The distinct training lengths (steps) of a sweep's complete trials, as they reported."""
+    steps = {int(r.metrics["total_steps"]) for r in records
+             if r.status == "complete" and isinstance(r.metrics.get("total_steps"), (int, float))}
+    return sorted(steps)
+
+
+def budget_warnings(c: Comparison) -> list[str]:
+    """One line per budget the sweeps do not share: planned trials, finished trials, training
+    steps per trial. Hypervolume rises with each, so a difference favours one sweep."""
+    lines = []
+
+    def differ(what: str, values: list[Any], advice: str) -> None:
+        if len({repr(v) for v in values}) > 1:
+            shown = ", ".join(f"{e.label} {v}" for e, v in zip(c.entries, values))
+            lines.append(f"unequal {what}: {shown}; {advice}")
+
+    differ("planned trials", [e.outcome.spec.trials for e in c.entries],
+           "more trials find more of the frontier")
+    if c.equal_trials is None:
+        differ("finished trials", [len(e.outcome.records) for e in c.entries],
+               "--equal-trials compares each after the same number")
+    differ("training steps per trial",
+           [_span(steps_per_trial(e.counted)) for e in c.entries],
+           "longer training reaches other accuracies and sparsities")
+    return lines
+
+
+def _span(steps: list[int]) -> str:
+    if not steps:
+        return "unknown"
+    return str(steps[0]) if len(steps) == 1 else f"{steps[0]}–{steps[-1]}"
+
+
+def default_output(directories: list[Path]) -> Path:
+    """Where the comparison's plot goes unless ``--output`` says: beside the sweeps (in their
+    common parent directory), named after them."""
+    roots = [Path(d).resolve() for d in directories]
+    parent = Path(os.path.commonpath([r.parent for r in roots]))
+    names = "-vs-".join(r.name for r in roots[:4]) + ("-etc" if len(roots) > 4 else "")
+    return parent / f"compare-{names}.png"
 
 
 def _objectives(f: Frontier) -> str:
@@ -134,7 +194,9 @@ def comparison_document(c: Comparison) -> dict[str, Any]:
             rows.append(row)
         sweeps.append({
             "sweep": e.label, "directory": str(e.outcome.paths.root), "method": e.method,
-            "trials": {"planned": e.outcome.spec.trials, **e.outcome.counts},
+            "trials": {"planned": e.outcome.spec.trials, **e.outcome.counts,
+                       "counted": len(e.counted)},
+            "steps_per_trial": steps_per_trial(e.counted),
             "hypervolume": e.frontier.hypervolume,
             "own_reference_point": e.outcome.frontier.reference,
             "own_hypervolume": e.own_hypervolume,
@@ -143,6 +205,8 @@ def comparison_document(c: Comparison) -> dict[str, Any]:
         "objectives": [{"metric": m, "direction": d} for m, d in zip(c.metrics, c.directions)],
         "reference_point": c.reference,
         "union_hypervolume": c.union_hypervolume,
+        "equal_trials": c.equal_trials,
+        "budget_warnings": budget_warnings(c),
         "sweeps": sweeps,
     }
 
@@ -202,6 +266,6 @@ def plot_comparison(c: Comparison, path: Path) -> Path:
     return save_png(comparison_figure(c), path)
 
 
-__all__ = ["CompareEntry", "Comparison", "common_reference", "compare_sweeps", "comparison_csv",
-           "comparison_document", "comparison_figure", "plot_comparison", "reference_text",
-           "sweep_method"]
+__all__ = ["CompareEntry", "Comparison", "budget_warnings", "common_reference", "compare_sweeps",
+           "comparison_csv", "comparison_document", "comparison_figure", "default_output",
+           "plot_comparison", "reference_text", "steps_per_trial", "sweep_method"]
