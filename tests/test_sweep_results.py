@@ -147,7 +147,9 @@ def make_searcher(planned: int = 10, objectives: tuple[str, ...] = ("val_acc", "
 def test_searcher_tells_optuna_what_each_trial_became():
     searcher, study = make_searcher()
     outcomes = {
-        "done": ({"complete": True, "failed": False, "val_acc": 0.9, "param_sparsity": 0.4}, False),
+        "done": ({"complete": True, "failed": False, "val_acc": 0.9, "param_sparsity": 0.4,
+                  "test_acc": 0.88, "neural_sparsity": 0.3, "flops": 1234.0, "step": 60,
+                  "objective_history": [[0, 0.1], [30, 0.7], [60, 0.9]]}, False),
         "asha": ({"complete": False, "failed": False, "val_acc": 0.5, "param_sparsity": 0.1},
                  False),
         "nan": ({"complete": False, "failed": True, "failure_reason": "training loss is nan",
@@ -166,6 +168,12 @@ def test_searcher_tells_optuna_what_each_trial_became():
     by_id = {t.user_attrs["ray_trial_id"]: t for t in study.get_trials()}
     S = optuna.trial.TrialState
     assert by_id["done"].state == S.COMPLETE and by_id["done"].values == [0.9, 0.4]
+    # what optuna-dashboard shows beside the objectives: secondary metrics, intermediate values
+    assert {k: by_id["done"].user_attrs[k] for k in ("test_acc", "neural_sparsity", "flops",
+                                                     "step")} == \
+        {"test_acc": 0.88, "neural_sparsity": 0.3, "flops": 1234.0, "step": 60.0}
+    assert "val_acc" not in by_id["done"].user_attrs  # an objective already
+    assert by_id["done"].intermediate_values == {0: 0.1, 30: 0.7, 60: 0.9}
     assert by_id["asha"].state == S.PRUNED and by_id["asha"].user_attrs["status"] == "truncated"
     assert by_id["nan"].state == S.FAIL
     assert by_id["nan"].user_attrs["reason"] == "training loss is nan"

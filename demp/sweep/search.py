@@ -21,6 +21,7 @@ import optuna
 from ray.tune.search import ConcurrencyLimiter, Searcher
 from ray.tune.search.optuna import OptunaSearch
 
+from demp.results.frontier import SUMMARY_METRICS
 from demp.results.records import classify
 from demp.results.values import is_finite
 from demp.spec.schema import SweepSpec
@@ -131,6 +132,27 @@ class DempOptunaSearch(OptunaSearch):
         except Exception as exc:  # e.g. a re-reported result of a trial told before a restart
             logger.debug("not reporting %s to Optuna: %s", trial_id, exc)
 
+    # What optuna-dashboard shows beside the objectives: every summary metric the trial ended with
+    # (test accuracy, sparsities, FLOPs, time, steps) and the learning-rate / λ / σ it ended at.
+    EXTRA_METRICS = (*SUMMARY_METRICS, "val_loss", "test_loss", "total_steps")
+
+    def _set_secondary_metrics(self, ot_trial: Any, result: dict[str, Any]) -> None:
+        """The trial's final metrics that are no objective, as user attributes (optuna-dashboard
+        lists them per trial and can plot them), and the first objective after each evaluation
+        as intermediate values when the final result carries them (``objective_history``:
+        ``[[step, value], ...]``). Optuna's ``Trial.report`` refuses multi-objective studies,
+        so they are written through the storage's public ``set_trial_intermediate_value``."""
+        for m in self.EXTRA_METRICS:
+            if m not in self._objectives and is_finite(result.get(m)):
+                ot_trial.set_user_attr(m, float(result[m]))
+        history = result.get("objective_history") or []
+        if not history:
+            return
+        storage = self._ot_study._storage  # the study's own storage (Optuna's usual handle)
+        for step, value in history:
+            if is_finite(value):
+                storage.set_trial_intermediate_value(ot_trial._trial_id, int(step), float(value))
+
     def on_trial_complete(self, trial_id: str, result: dict[str, Any] | None = None,
                           error: bool = False) -> None:
         ot_trial = self._ot_trials.get(trial_id)
@@ -150,6 +172,8 @@ class DempOptunaSearch(OptunaSearch):
                      if status == "complete" and self._constraint is not None else None)
         try:
             ot_trial.set_user_attr("status", status)
+            if result and status != "failed":
+                self._set_secondary_metrics(ot_trial, result)
             if reason:
                 ot_trial.set_user_attr("reason", reason[:500])
             if violation is not None:  # Optuna 5 constraints: > 0 is infeasible
