@@ -45,14 +45,18 @@ class TrialRecord:
     feasible: bool | None = None       # target-sparsity sweeps only (complete trials)
     violation: float | None = None
     rebuilt_from: str | None = None    # set when resume re-recorded it (demp.sweep.ledger_repair)
+    group: str | None = None           # replicates only: the search trial whose config it repeats
+    replicate: int | None = None       # replicates only: 1, 2, ... (the search trial is 0)
+    seed: int | None = None            # replicates only: the training seed it ran with
 
     def objective_values(self, metrics: list[str]) -> list[float]:
         return [float(self.metrics.get(m, math.nan)) for m in metrics]
 
     def to_json(self) -> str:
         data = asdict(self)
-        if data["rebuilt_from"] is None:
-            del data["rebuilt_from"]
+        for optional in ("rebuilt_from", "group", "replicate", "seed"):
+            if data[optional] is None:
+                del data[optional]
         return json.dumps(data, default=jsonable)
 
     @classmethod

@@ -35,6 +35,12 @@ def check_spec(spec: SweepSpec) -> list[str]:
                 errors.append(f"objectives.{i}.reference: required for {o.metric} "
                               f"({o.direction}), which has no natural worst value")
     errors += _check_early_stopping(spec.early_stopping)
+    if spec.reproducible:
+        for field, value in (("early_stopping", spec.early_stopping),
+                             ("time_budget_s", spec.time_budget_s)):
+            if value is not None:
+                errors.append(f"reproducible: excludes {field}, whose decisions depend on when "
+                              f"results arrive; drop one of the two")
     if spec.target_tolerance is not None and spec.base.demp.target is None:
         errors.append("target_tolerance: needs base.demp.target (target-sparsity mode)")
     if spec.resources.gpu > 0 and spec.base.device == "cpu":

@@ -213,6 +213,11 @@ class SweepSpec(StrictModel):
     time_budget_s: float | None = Field(
         None, gt=0, description="No new trial starts after this many seconds of a driver run "
         "(running trials finish); default: no limit besides `trials`.")
+    reproducible: bool = Field(
+        False, description="Suggest trials in fixed batches of max_concurrent: the sampler sees "
+        "every trial of a batch before it suggests the next batch, so a spec and seed give the "
+        "same trials whatever order they finish in. Costs the wait for each batch's slowest "
+        "trial; excludes early_stopping and time_budget_s, whose decisions depend on timing.")
     wandb: WandbSpec = Field(default_factory=WandbSpec)
 
     @model_validator(mode="before")

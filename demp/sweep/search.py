@@ -206,7 +206,10 @@ def make_searcher(spec: SweepSpec, storage: Any,
                                 make_sampler(spec), spec.resolved_study_name, storage,
                                 spec.trials, constraint=spec.target_constraint(),
                                 budget_s=spec.time_budget_s, error_reason=error_reason)
-    return ConcurrencyLimiter(searcher, max_concurrent=spec.max_concurrent)
+    # reproducible: Ray tells the searcher a batch's trials only once all of them ended, so every
+    # suggestion of a batch is made from the same finished trials, in trial-number order.
+    return ConcurrencyLimiter(searcher, max_concurrent=spec.max_concurrent,
+                              batch=spec.reproducible)
 
 
 __all__ = ["TARGET_CONSTRAINT", "DempOptunaSearch", "make_sampler", "make_searcher", "tell"]
