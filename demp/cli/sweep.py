@@ -34,9 +34,11 @@ from demp.cli import exits
 from demp.cli.console import console, err_console, warn
 from demp.cli.display import display_for
 from demp.cli.tables import (
-    comparison_table, print_frontier, print_interrupted, print_outcome, print_target,
+    comparison_table, print_frontier, print_interrupted, print_outcome, print_replicated,
+    print_target,
 )
 from demp.errors import ConfigError
+from demp.results.records import counts
 from demp.results import (
     SweepOutcome, budget_warnings, compare_sweeps, comparison_csv, default_output, comparison_document, export_trial, finalize,
     load_sweep, plot_comparison, write_report,
@@ -99,6 +101,17 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=8080, help="port (default 8080; 0: any free)")
     p.set_defaults(func=cmd_dashboard)
 
+    p = sub.add_parser("replicate", help="re-run a finished search's configurations on more "
+                       "seeds (frontier of means with error bars)")
+    p.add_argument("directory", type=sweep_directory, help=DIR_HELP)
+    p.add_argument("--seeds", type=int, default=3,
+                   help="seeds per configuration, the search trial's own included (default 3)")
+    p.add_argument("--stage", choices=["frontier", "all"], default="frontier",
+                   help="frontier: the frontier's configurations (default); all: every complete "
+                   "trial")
+    p.add_argument("--quiet", action="store_true", help="no progress display")
+    p.set_defaults(func=cmd_replicate)
+
     p = sub.add_parser("validate", help="check a spec without running it")
     p.add_argument("spec", type=Path)
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
@@ -153,6 +166,23 @@ def cmd_resume(args: argparse.Namespace) -> int:
     return _ended(outcome, time.time() - t0)
 
 
+def cmd_replicate(args: argparse.Namespace) -> int:
+    if args.seeds < 2:
+        raise ConfigError(f"--seeds: need at least 2 seeds per configuration, got {args.seeds}")
+    outcome = load_sweep(args.directory)
+    _prepare_driver_env(outcome.spec)
+    from demp.sweep import replicate_sweep
+
+    outcome = replicate_sweep(args.directory, args.seeds, args.stage,
+                              display=display_for(err_console, args.quiet))
+    if outcome.stopped_by:
+        print_interrupted(outcome)
+        return exits.INTERRUPTED
+    print_replicated(outcome)
+    return exits.TRIALS_FAILED if any(r.status == "failed" for r in outcome.replicates) \
+        else exits.OK
+
+
 def _ended(outcome: SweepOutcome, seconds: float) -> int:
     """What a driver that returned prints, and its exit status (``demp.cli.exits``)."""
     if outcome.stopped_by:
@@ -203,6 +233,11 @@ def cmd_status(args: argparse.Namespace) -> int:
                   f"{paths.root}`", highlight=False)
     print_target(outcome)
     print_frontier(outcome.frontier)
+    if outcome.replicates:
+        rc = counts(outcome.replicates)
+        console.print(f"replicates: {sum(rc.values())} ended — {rc['complete']} complete, "
+                      f"{rc['failed']} failed", highlight=False)
+        print_replicated(outcome)
     failed = [r for r in outcome.records if r.status == "failed"]
     for r in failed:
         console.print(f"[red]failed[/red] {r.trial_id}: {escape(r.reason)}", highlight=False)

@@ -4,6 +4,8 @@ and the comparison table of several sweeps (rich tables on stdout).
 
 from __future__ import annotations
 
+import json
+
 from rich.table import Table
 
 from demp.cli.console import console, err_console
@@ -94,6 +96,7 @@ def print_outcome(outcome: SweepOutcome, seconds: float) -> None:
                   highlight=False)
     print_target(outcome)
     print_frontier(outcome.frontier)
+    print_replicated(outcome)
     p = outcome.paths
     if outcome.frontier.complete:  # with none, the files hold only headers
         console.print(f"files: {p.frontier_csv}, {p.frontier_json}, {p.frontier_png}",
@@ -105,6 +108,35 @@ def print_outcome(outcome: SweepOutcome, seconds: float) -> None:
     if sum(c.values()) < outcome.spec.trials:
         console.print(f"stopped before the planned {outcome.spec.trials} trials; continue with "
                       f"`demp sweep resume {p.root}`", highlight=False)
+
+
+def print_replicated(outcome: SweepOutcome) -> None:
+    """The frontier of means over seeds (frontier_replicates.json), when replicates exist."""
+    path = outcome.paths.root / "frontier_replicates.json"
+    if not outcome.replicates or not path.is_file():
+        return
+    doc = json.loads(path.read_text())
+    metrics = [o["metric"] for o in doc["objectives"]]
+    ci = doc["hypervolume_interval"]
+    table = Table(title=f"frontier of means over seeds — {doc['frontier_size']} of "
+                  f"{doc['configurations']} configurations · HV {doc['hypervolume_of_means']:.4f}"
+                  f" (95 % {ci[0]:.4f}–{ci[1]:.4f})", title_justify="left")
+    for col in ("config", "seeds", *[f"{m} mean ± sd [95 %]" for m in metrics], "note"):
+        table.add_column(col, justify="left" if col in ("config", "note") else "right")
+    for r in doc["rows"]:
+        if not (r["on_frontier"] or r["not_separable"]):
+            continue
+        cells = []
+        for m in metrics:
+            sd = r[f"{m}_sd"]
+            cells.append(f"{r[f'{m}_mean']:.4f} ± {sd:.4f} [{r[f'{m}_ci_low']:.4f}, "
+                         f"{r[f'{m}_ci_high']:.4f}]" if sd is not None
+                         else f"{r[f'{m}_mean']:.4f}")
+        table.add_row(r["group"], str(r["seeds"]), *cells,
+                      "frontier" if r["on_frontier"] else "not separable")
+    console.print(table)
+    console.print(f"files: {path.with_suffix('.csv')}, {path}, {path.with_suffix('.png')}",
+                  highlight=False)
 
 
 def print_interrupted(outcome: SweepOutcome) -> None:
@@ -145,5 +177,5 @@ def comparison_table(c: Comparison) -> Table:
     return table
 
 
-__all__ = ["PARAM_LABELS", "comparison_table", "param_label", "status_text", "frontier_table", "print_frontier",
+__all__ = ["PARAM_LABELS", "comparison_table", "param_label", "print_replicated", "status_text", "frontier_table", "print_frontier",
            "print_interrupted", "print_outcome", "print_target"]

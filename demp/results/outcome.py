@@ -15,6 +15,9 @@ from demp.errors import SweepDirectoryError
 from demp.results.frontier import Frontier, compute_frontier, write_frontier_files
 from demp.results.plot import plot_frontier
 from demp.results.records import TrialLog, TrialRecord, counts
+from demp.results.replicated import (
+    replicated_document, replicated_groups, write_replicated_files,
+)
 from demp.spec.layout import SweepPaths, not_a_sweep
 from demp.spec.loading import load_spec
 from demp.spec.schema import SweepSpec
@@ -29,6 +32,7 @@ class SweepOutcome:
     records: list[TrialRecord]
     frontier: Frontier
     notes: list[str] = field(default_factory=list)
+    replicates: list[TrialRecord] = field(default_factory=list)  # replicates.jsonl
     stopped_by: str | None = None  # the signal that interrupted the driver ("SIGINT", "SIGTERM")
     already_finished: bool = False  # a resume that found nothing to do (no Ray was started)
 
@@ -50,7 +54,8 @@ def load_sweep(directory: str | Path) -> SweepOutcome:
     spec = load_spec(paths.spec)
     records = TrialLog(paths.trials).records()
     frontier = compute_frontier(records, spec.metrics, spec.directions, spec.reference_point())
-    return SweepOutcome(spec, paths, records, frontier)
+    return SweepOutcome(spec, paths, records, frontier,
+                        replicates=TrialLog(paths.replicates).records())
 
 
 def finalize(spec: SweepSpec, paths: SweepPaths) -> SweepOutcome:
@@ -60,7 +65,18 @@ def finalize(spec: SweepSpec, paths: SweepPaths) -> SweepOutcome:
                          paths.frontier_csv, paths.frontier_json)
     plot_frontier(outcome.frontier, paths.frontier_png,
                   title=f"{spec.name}: accuracy–sparsity frontier")
+    if outcome.replicates:
+        write_replicated_files(
+            replicated_document(replicated_groups(outcome), spec.metrics, spec.directions,
+                                spec.reference_point(), spec.name),
+            *replicated_paths(paths))
     return outcome
+
+
+def replicated_paths(paths: SweepPaths) -> tuple[Path, Path, Path]:
+    """frontier_replicates.csv / .json / .png of a sweep directory."""
+    return (paths.root / "frontier_replicates.csv", paths.root / "frontier_replicates.json",
+            paths.root / "frontier_replicates.png")
 
 
 __all__ = ["SweepOutcome", "finalize", "load_sweep"]

@@ -109,7 +109,8 @@ def group_stats(trials: list[TrialRecord], replicates: list[TrialRecord],
         if not recs or t.group is not None:
             continue
         spreads = {m: Spread([r.objective_values([m])[0] for r in recs]) for m in metrics}
-        seeds = [base_seed if r.seed is None else r.seed for r in recs]
+        seeds = [int(r.params.get("seed", base_seed)) if r.seed is None else r.seed
+                 for r in recs]
         out.append(GroupStats(t.trial_id, dict(t.params), recs, spreads, seeds=seeds))
     return out
 

@@ -19,6 +19,10 @@ A sweep directory is self-contained, so ``demp sweep resume DIR`` needs nothing 
                        pareto_asha), what a resumed driver's scheduler continues from
       driver.pid       the driver lock (an flock, ``demp.spec.lock``) and "pid host" of its
                        holder; one left by a killed driver holds no lock and is taken over
+      replicates.jsonl replicates: search trials' configs re-run on further seeds
+                       (``demp.sweep.replicates``), one line per ended replicate
+      frontier_replicates.csv / .json / .png  the frontier of the configurations' means over
+                       their seeds, with spreads and intervals (``demp.results.replicated``)
       driver.log       Ray's own log lines while a driver ran (``demp.sweep.driver_log``)
       wandb/           W&B run directories (``offline-run-*`` / ``run-*``): one per attempt of
                        each trial (job_type trial) and per driver run (the sweep's own run);
@@ -100,6 +104,10 @@ class SweepPaths:
     @property
     def driver(self) -> Path:
         return self.root / DRIVER_FILE
+
+    @property
+    def replicates(self) -> Path:
+        return self.root / "replicates.jsonl"
 
     @property
     def driver_log(self) -> Path:

@@ -162,6 +162,17 @@ class EarlyStoppingSpec(StrictModel):
         return v
 
 
+class ReplicatesSpec(StrictModel):
+    """Re-run configurations on further training seeds once the search has ended
+    (``demp.sweep.replicates``); replicates are Ray trials the sampler never sees."""
+
+    seeds: int = Field(3, ge=2, le=100, description="Seeds per configuration, the search "
+                       "trial's own included (seeds s, s+1, ..., s+seeds-1).")
+    stage: Literal["frontier", "all"] = Field(
+        "frontier", description="frontier: the search's frontier members; all: every complete "
+        "search trial.")
+
+
 class WandbSpec(StrictModel):
     """W&B tracking: a run per trial (group = sweep name) and one for the sweep.
 
@@ -213,6 +224,9 @@ class SweepSpec(StrictModel):
     time_budget_s: float | None = Field(
         None, gt=0, description="No new trial starts after this many seconds of a driver run "
         "(running trials finish); default: no limit besides `trials`.")
+    replicates: ReplicatesSpec | None = Field(
+        None, description="Re-run configurations on further seeds after the search: a frontier "
+        "of means with error bars (frontier_replicates.*), and compare's bootstrap intervals.")
     reproducible: bool = Field(
         False, description="Suggest trials in fixed batches of max_concurrent: the sampler sees "
         "every trial of a batch before it suggests the next batch, so a spec and seed give the "

@@ -7,7 +7,10 @@
 One module per job (the spec and the sweep directory are ``demp.spec``; reading results back is
 ``demp.results``):
 
-- ``runner``            ``run_sweep`` / ``resume_sweep``: the sweep directory, study and Tuner
+- ``runner``            ``run_sweep`` / ``resume_sweep`` / ``replicate_sweep``: the sweep
+                        directory, study and Tuner
+- ``replicates``        search configurations re-run on further seeds (Ray trials, no sampler)
+- ``driver_log``        Ray's own log lines to the sweep's driver.log while a driver runs
 - ``search``            the Optuna sampler factory and the searcher adapter
 - ``scheduler``         early stopping: Pareto ASHA (and the spec's choice of scheduler)
 - ``trial``             what runs inside one Ray trial: train through ``build_trainer``, report
@@ -34,7 +37,7 @@ if "ray" not in sys.modules and not os.environ.get("RAY_ADDRESS"):
 from demp.spec import SweepSpec, dump_spec, load_spec, validate_spec  # noqa: E402
 
 if TYPE_CHECKING:
-    from demp.sweep.runner import resume_sweep, run_sweep
+    from demp.sweep.runner import replicate_sweep, resume_sweep, run_sweep
     from demp.sweep.scheduler import ParetoAsha
     from demp.sweep.search import make_sampler
     from demp.sweep.trial import demp_trial
@@ -42,7 +45,7 @@ if TYPE_CHECKING:
 
 def __getattr__(name: str) -> Any:
     """The Ray-importing names, imported on first use (PEP 562)."""
-    if name in ("run_sweep", "resume_sweep"):
+    if name in ("run_sweep", "resume_sweep", "replicate_sweep"):
         from demp.sweep import runner as module
     elif name == "demp_trial":
         from demp.sweep import trial as module
@@ -56,4 +59,4 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = ["ParetoAsha", "SweepSpec", "demp_trial", "dump_spec", "load_spec", "make_sampler",
-           "resume_sweep", "run_sweep", "validate_spec"]
+           "replicate_sweep", "resume_sweep", "run_sweep", "validate_spec"]

@@ -35,7 +35,7 @@ import ray
 from ray import tune
 
 from demp.errors import ConfigError, StorageError, SweepDirectoryError
-from demp.results.outcome import SweepOutcome, finalize
+from demp.results.outcome import SweepOutcome, finalize, load_sweep
 from demp.results.records import TrialLog
 from demp.spec.layout import (
     DriverLock, SweepPaths, check_not_moved, not_a_sweep, open_storage, record_driver_run,
@@ -53,6 +53,8 @@ from demp.sweep.recovery import (
     clear_directory, load_study, ray_trials, reconcile, repair_checkpoints, study_dir,
     undo_new_sweep,
 )
+from demp.sweep.replicates import plan as replicate_plan
+from demp.sweep.replicates import run_replicates
 from demp.sweep.scheduler import make_scheduler
 from demp.sweep.search import make_sampler, make_searcher
 from demp.sweep.trial import demp_trial, wandb_settings
@@ -149,6 +151,7 @@ def _run_new_sweep(spec: SweepSpec, paths: SweepPaths, existing: bool, overwrite
         try:
             with monitoring(monitor):
                 tuner.fit()
+                replicate_after_search(spec, paths, monitor)
         finally:
             if started:
                 ray.shutdown()
@@ -158,16 +161,27 @@ def _run_new_sweep(spec: SweepSpec, paths: SweepPaths, existing: bool, overwrite
         return outcome
 
 
+def replicate_after_search(spec: SweepSpec, paths: SweepPaths, monitor: SweepMonitor) -> None:
+    """The spec's replicates, once the search has all its planned trials (not after a stop)."""
+    if spec.replicates is None or monitor.stopped_by:
+        return
+    if len(TrialLog(paths.trials).records()) < spec.trials:
+        return  # the search stopped short: resume finishes it first
+    run_replicates(spec, paths, spec.replicates.seeds, spec.replicates.stage, monitor)
+
+
 def finished_sweep(spec: SweepSpec, paths: SweepPaths) -> SweepOutcome | None:
     """The outcome of a sweep with nothing left to resume, else None: every planned trial is in
     trials.jsonl and the ledgers agree (``demp.sweep.damage``: no line to repair, no trial the
     study still counts as running, frontier files current). Resuming it starts no Ray and opens
     no W&B run."""
-    from demp.results.outcome import load_sweep
     from demp.sweep.damage import find_damage
 
     outcome = load_sweep(paths.root)
     if outcome.finished < spec.trials or find_damage(outcome).repairable:
+        return None
+    if spec.replicates is not None and replicate_plan(spec, outcome, spec.replicates.seeds,
+                                                      spec.replicates.stage):
         return None
     outcome.already_finished = True
     return outcome
@@ -225,6 +239,7 @@ def resume_sweep(directory: str | Path, *, display: SweepDisplay | None = None,
                 for text in notes:
                     monitor.note(text)
                 tuner.fit()
+                replicate_after_search(spec, paths, monitor)
         finally:
             if started:
                 ray.shutdown()
@@ -235,4 +250,39 @@ def resume_sweep(directory: str | Path, *, display: SweepDisplay | None = None,
         return outcome
 
 
-__all__ = ["finished_sweep", "make_tuner", "resume_sweep", "run_sweep"]
+def replicate_sweep(directory: str | Path, seeds: int, stage: str = "frontier", *,
+                    display: SweepDisplay | None = None) -> SweepOutcome:
+    """``demp sweep replicate``: replicates for a sweep whose search has ended (its spec need
+    not ask for them). Runs only the missing (configuration, seed) pairs."""
+    paths = SweepPaths(Path(directory).resolve())
+    if not paths.is_sweep():
+        raise SweepDirectoryError(not_a_sweep(paths))
+    spec = load_spec(paths.spec)
+    check_not_moved(paths)
+    with DriverLock(paths):
+        outcome = load_sweep(paths.root)
+        if outcome.finished < spec.trials:
+            raise SweepDirectoryError(
+                f"{paths.root}: the search has {outcome.finished} of its {spec.trials} trials; "
+                f"finish it first with `demp sweep resume {paths.root}`")
+        driver_env(display is not None)
+        record_driver_run(paths, "replicate", spec.resolved_study_name,
+                          storage_label(spec.storage, paths))
+        ray_log = RayLogToFile(paths.driver_log)
+        ray_log.start()
+        started = False
+        monitor = SweepMonitor(spec, paths, display)
+        try:
+            started = init_ray(spec)
+            with monitoring(monitor):
+                run_replicates(spec, paths, seeds, stage, monitor)
+        finally:
+            if started:
+                ray.shutdown()
+            ray_log.stop()
+        outcome = finalize(spec, paths)
+        outcome.stopped_by = monitor.stopped_by
+        return outcome
+
+
+__all__ = ["finished_sweep", "replicate_sweep", "make_tuner", "resume_sweep", "run_sweep"]

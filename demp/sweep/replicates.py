@@ -1,0 +1,180 @@
+"""Replicates: a search trial's exact configuration re-run on further training seeds, as real Ray
+Tune trials that the sampler never sees.
+
+``run_replicates(spec, paths, seeds, stage)`` plans one job per (configuration, extra seed):
+``stage="frontier"`` takes the search's frontier members, ``"all"`` every complete search trial;
+a configuration trained with seed s gets seeds s+1, …, s+seeds−1. Jobs already recorded in
+``replicates.jsonl`` are skipped, so asking again (or for more seeds) runs only what is missing.
+
+The jobs run under their own Tune experiment (``ray/replicates-N``), with the trainable every
+sweep trial uses (``demp.sweep.trial.demp_trial``), the spec's resources, concurrency and retries,
+and a checkpoint per evaluation, but no searcher: a replicate is no new configuration, so Optuna
+is never told about it and the search frontier is the search's own. A driver killed while
+replicates run resumes them like any other trial: the unfinished experiment is restored
+(``Tuner.restore``) and each running job continues from its last checkpoint, before anything
+missing is started afresh. Each ended job is appended to ``replicates.jsonl`` (first record per
+Ray trial wins) with ``group`` (the search trial it repeats), ``replicate`` (1, 2, …) and
+``seed``; ``demp.results.replicates`` turns the two ledgers into means, spreads and intervals.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from ray import tune
+
+from demp.results.outcome import SweepOutcome, load_sweep
+from demp.results.records import TrialLog, TrialRecord, classify
+from demp.spec.layout import SweepPaths
+from demp.spec.schema import SweepSpec
+from demp.sweep.monitor import error_reason
+from demp.sweep.recovery import repair_checkpoints
+from demp.sweep.trial import demp_trial, wandb_settings
+
+logger = logging.getLogger(__name__)
+EXPERIMENT = "replicates"
+STAGES = ("frontier", "all")
+
+
+def training_seed(spec: SweepSpec, record: TrialRecord) -> int:
+    """The seed a search trial trained with: its sampled ``seed`` if searched, else the base's."""
+    return int(record.params.get("seed", spec.base.seed))
+
+
+def plan(spec: SweepSpec, outcome: SweepOutcome, seeds: int, stage: str) -> list[dict[str, Any]]:
+    """The replicate jobs still to run: one per (configuration, extra seed) not yet recorded."""
+    if seeds < 2:
+        raise ValueError(f"seeds: need at least 2 seeds per configuration, got {seeds}")
+    if stage not in STAGES:
+        raise ValueError(f"stage: one of {', '.join(STAGES)}, got {stage!r}")
+    chosen = (outcome.frontier.members if stage == "frontier"
+              else [r for r in outcome.records if r.status == "complete"])
+    done = {(r.group, r.replicate) for r in TrialLog(outcome.paths.replicates).records()}
+    jobs = []
+    for r in chosen:
+        first = training_seed(spec, r)
+        for i in range(1, seeds):
+            if (r.trial_id, i) not in done:
+                jobs.append({"group": r.trial_id, "replicate": i, "seed": first + i,
+                             "number": r.number, "params": {**r.params, "seed": first + i}})
+    return jobs
+
+
+def replicate_trial(config: dict[str, Any]) -> None:
+    """``demp_trial`` on the job's parameters (the search trial's, with the replicate's seed)."""
+    job = config["job"]
+    demp_trial({**config, "params": job["params"], "optuna_trial": job["number"]})
+
+
+class ReplicateRecorder:
+    """Driver side: appends each ended replicate to replicates.jsonl."""
+
+    def __init__(self, spec: SweepSpec, paths: SweepPaths, monitor: Any | None = None) -> None:
+        self.spec, self.paths = spec, paths
+        self.log = TrialLog(paths.replicates)
+        self.monitor = monitor  # the driver's SweepMonitor: its display and its stop signals
+        self.recorded = 0
+
+    def note(self, text: str) -> None:
+        if self.monitor is not None:
+            self.monitor.note(text)
+        else:
+            logger.info(text)
+
+    def record(self, trial: Any, errored: bool) -> None:
+        job = trial.config["job"]
+        result = {k: v for k, v in (trial.last_result or {}).items() if k != "config"}
+        status, reason = classify(result, errored, self.spec.metrics)
+        if errored:
+            reason = error_reason(trial)
+        checkpoint = trial.checkpoint
+        rec = TrialRecord(trial_id=trial.trial_id, status=status, reason=reason,
+                          params=dict(job["params"]), number=job["number"], metrics=result,
+                          failures=trial.num_failures,
+                          checkpoint=checkpoint.path if checkpoint else None,
+                          group=job["group"], replicate=job["replicate"], seed=job["seed"])
+        if self.log.append(rec):
+            self.recorded += 1
+            values = "  ".join(f"{m}={result.get(m)}" for m in self.spec.metrics)
+            self.note(f"replicate {job['replicate']} (seed {job['seed']}) of {job['group']}: "
+                      f"{status}  {values}")
+
+
+_RECORDER: ReplicateRecorder | None = None
+
+
+class ForwardToRecorder(tune.Callback):
+    """Stateless shim Ray pickles into the replicate experiment (see ``ForwardToMonitor``)."""
+
+    def setup(self, **info: Any) -> None:
+        if _RECORDER is not None and _RECORDER.monitor is not None:
+            _RECORDER.monitor.catch_stop_signals()  # Ctrl-C here too ends as "interrupted"
+
+    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        if _RECORDER is not None:
+            _RECORDER.record(trial, errored=False)
+
+    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        if _RECORDER is not None:
+            _RECORDER.record(trial, errored=True)
+
+
+def _trial_dirname(trial: Any) -> str:
+    return f"trial_{trial.trial_id}"
+
+
+def _experiments(paths: SweepPaths) -> list[str]:
+    return sorted((p.name for p in paths.ray.glob(f"{EXPERIMENT}-*") if p.is_dir()),
+                  key=lambda n: int(n.rsplit("-", 1)[1]) if n.rsplit("-", 1)[1].isdigit() else 0)
+
+
+def _fresh_tuner(spec: SweepSpec, paths: SweepPaths, jobs: list[dict[str, Any]],
+                 name: str) -> tune.Tuner:
+    return tune.Tuner(
+        tune.with_resources(replicate_trial, {"cpu": spec.resources.cpu,
+                                              "gpu": spec.resources.gpu}),
+        param_space={"base": spec.base.model_dump(mode="json"), "objectives": spec.metrics,
+                     "wandb": wandb_settings(spec, paths.root),
+                     "job": tune.grid_search(jobs)},
+        tune_config=tune.TuneConfig(num_samples=1, reuse_actors=True,
+                                    max_concurrent_trials=spec.max_concurrent,
+                                    trial_dirname_creator=_trial_dirname),
+        run_config=tune.RunConfig(
+            name=name, storage_path=str(paths.ray), verbose=0,
+            failure_config=tune.FailureConfig(max_failures=spec.retries),
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+            callbacks=[ForwardToRecorder()]))
+
+
+def run_replicates(spec: SweepSpec, paths: SweepPaths, seeds: int, stage: str = "frontier",
+                   monitor: Any | None = None) -> int:
+    """Run the missing replicates of a finished search (Ray must be up); returns how many were
+    recorded. An unfinished replicate experiment of an earlier driver is restored first; a stop
+    signal (``monitor.stopped_by``) ends it without starting anything new."""
+    global _RECORDER
+    _RECORDER = recorder = ReplicateRecorder(spec, paths, monitor)
+    try:
+        names = _experiments(paths)
+        last = paths.ray / names[-1] if names else None
+        if last is not None and any(last.glob("experiment_state-*.json")):
+            # a killed driver's snapshot may name a checkpoint num_to_keep already deleted
+            for text in repair_checkpoints(list(tune.ExperimentAnalysis(str(last)).trials)):
+                recorder.note(text)
+            restored = tune.Tuner.restore(
+                str(last),
+                tune.with_resources(replicate_trial, {"cpu": spec.resources.cpu,
+                                                      "gpu": spec.resources.gpu}),
+                resume_unfinished=True, resume_errored=False)
+            restored.fit()
+        jobs = plan(spec, load_sweep(paths.root), seeds, stage)
+        if jobs and not (monitor is not None and monitor.stopped_by):
+            number = len(names) + 1
+            _fresh_tuner(spec, paths, jobs, f"{EXPERIMENT}-{number}").fit()
+    finally:
+        _RECORDER = None
+    return recorder.recorded
+
+
+__all__ = ["EXPERIMENT", "STAGES", "ForwardToRecorder", "ReplicateRecorder", "plan",
+           "replicate_trial", "run_replicates", "training_seed"]
