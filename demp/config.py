@@ -329,7 +329,7 @@ def validate(model: type[BaseModel], data: dict[str, Any], prefix: str = "") -> 
     try:
         return model.model_validate(data)
     except ValidationError as err:
-        raise ConfigError(format_validation_error(err, prefix)) from None
+        raise ConfigError(format_validation_error(err, prefix, model=model)) from None
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:

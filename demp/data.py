@@ -3,6 +3,10 @@
 Batches are a pure function of (seed, step): the epoch's permutation comes from a generator seeded
 by (seed, epoch) and augmentation from one seeded by (seed, step). That is what makes a resumed run
 continue exactly where it stopped without carrying loader state in checkpoints.
+
+Each dataset also says what its *raw* inputs are and how the trainer normalizes them
+(``Data.preprocessing()``, plain data): checkpoints carry it, so a trained model can be used on
+data as the dataset's own loader gives it (``demp.train.load_export``) without this module.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import torch
 from torch import Tensor
@@ -65,6 +69,39 @@ class Normalizer:
         return (x.float() * self.scale - self.mean) / self.std
 
 
+# A dataset's raw inputs, for a model used outside the trainer: the factor that brings a float
+# and an integer (uint8) input into the units mean and std are in, and the words for them.
+RAW_INPUTS: dict[str, tuple[float, float, str]] = {
+    "digits": (1 / 16, 1 / 16, "pixel values 0..16 as sklearn.datasets.load_digits() gives them: "
+               "images (N, 8, 8), data (N, 64) or (N, 1, 8, 8)"),
+    "cifar10": (1.0, 1 / 255, "RGB images, uint8 0..255 as torchvision's CIFAR10(...).data holds "
+                "them (N, 32, 32, 3), or floats 0..1 as transforms.ToTensor() gives them "
+                "(N, 3, 32, 32)"),
+    "cifar100": (1.0, 1 / 255, "RGB images, uint8 0..255 as torchvision's CIFAR100(...).data "
+                 "holds them (N, 32, 32, 3), or floats 0..1 as transforms.ToTensor() gives them "
+                 "(N, 3, 32, 32)"),
+    "imagenet": (1.0, 1 / 255, "RGB images resized to 256 and center-cropped to 224 (the "
+                 "trainer's evaluation transform; not done by the model), floats 0..1 as "
+                 "transforms.ToTensor() gives them (N, 3, 224, 224), or uint8 0..255"),
+    "synthetic": (1.0, 1.0, "the generated tensors as they are (no normalization)"),
+}
+_IMAGENET_STATS = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+
+
+def describe_preprocessing(name: str, mean: Tensor, std: Tensor,
+                           input_shape: tuple[int, ...]) -> dict[str, Any]:
+    """What a model trained on dataset ``name`` expects, as plain data (checkpoints, JSON):
+    ``(x * scale[dtype] - mean) / std`` per channel, on raw inputs as ``input`` says."""
+    float_scale, uint8_scale, words = RAW_INPUTS[name]
+    return {"dataset": name, "input": words, "input_shape": list(input_shape),
+            "scale": {"float": float_scale, "integer": uint8_scale},
+            "mean": [float(v) for v in mean.flatten().tolist()],
+            "std": [float(v) for v in std.flatten().tolist()],
+            "formula": "(x * scale - mean) / std; scale by the input's dtype (float or integer, "
+                       "uint8 images are integers), mean and std per channel (one value: all "
+                       "channels)"}
+
+
 class Data:
     """Train batches by step, val/test splits, and the un-augmented samples for death checks."""
 
@@ -95,6 +132,12 @@ class Data:
     @property
     def train_size(self) -> int:
         return len(self.train_y)
+
+    def preprocessing(self) -> dict[str, Any]:
+        """Raw inputs and their normalization (``describe_preprocessing``), as checkpoints hold
+        it: what the trainer does to every batch before the model sees it."""
+        return describe_preprocessing(self.cfg.name, self.norm.mean, self.norm.std,
+                                      self.input_shape)
 
     def train_batch(self, step: int, seed: int) -> tuple[Tensor, Tensor]:
         """Batch number ``step`` of the run with ``seed`` (drop-last, reshuffled every epoch)."""
@@ -206,7 +249,7 @@ class ImageFolderData(Data):
         root = Path(cfg.data_dir or "data/imagenet")
         if not (root / "train").is_dir() or not (root / "val").is_dir():
             raise FileNotFoundError(f"data.data_dir: expected {root}/train and {root}/val folders")
-        mean, std = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+        mean, std = _IMAGENET_STATS
         aug = [transforms.RandomResizedCrop(224), transforms.RandomHorizontalFlip()]
         plain = [transforms.Resize(256), transforms.CenterCrop(224)]
         tail = [transforms.ToTensor(), transforms.Normalize(mean, std)]
@@ -231,6 +274,10 @@ class ImageFolderData(Data):
     @property
     def train_size(self) -> int:
         return len(self._fit_idx)
+
+    def preprocessing(self) -> dict[str, Any]:
+        """The evaluation transform's normalization (the loaders apply it, not ``norm``)."""
+        return preprocessing_for(self.cfg)
 
     def train_batch(self, step: int, seed: int) -> tuple[Tensor, Tensor]:
         if self._iter is None or step != self._next_step:
@@ -285,6 +332,17 @@ def build_data(cfg: DataConfig, device: torch.device | str = "cpu") -> Data:
     if cfg.name == "imagenet":
         return ImageFolderData(cfg, device)
     raise ValueError(f"data.name: unknown dataset {cfg.name!r}")
+
+
+def preprocessing_for(cfg: DataConfig) -> dict[str, Any]:
+    """``Data.preprocessing()`` for ``cfg`` without reading CIFAR or ImageNet files (their
+    statistics are constants); digits and synthetic data are built, which is quick. For
+    checkpoints written before they carried it."""
+    if cfg.name in _CIFAR_STATS or cfg.name == "imagenet":
+        mean, std = _CIFAR_STATS.get(cfg.name, _IMAGENET_STATS)
+        shape = (3, 224, 224) if cfg.name == "imagenet" else (3, 32, 32)
+        return describe_preprocessing(cfg.name, torch.tensor(mean), torch.tensor(std), shape)
+    return build_data(cfg).preprocessing()
 
 
 def steps_for(epochs: float, steps_per_epoch: int) -> int:

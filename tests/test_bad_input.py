@@ -502,7 +502,7 @@ def test_trainer_divergence_missing_device_and_paths_get_one_line_each(tmp_path)
     code, _, err = run_cli([*base, "--output-dir", str(tmp_path / "a"),
                             "--set", "optimizer.lr=1e30"])
     assert code == 1 and len(err.splitlines()) == 1, err
-    assert err.startswith("error: training diverged: training loss is nan at step")
+    assert err.startswith("error: training: diverged: training loss is nan at step")
     assert (tmp_path / "a" / "metrics.jsonl").is_file()  # what ran so far is kept
     code, _, err = run_cli([*base, "--output-dir", "/dev/null"])
     assert (code, err) == (2, "error: config: --output-dir: /dev/null is a device, not a directory; "
@@ -516,7 +516,7 @@ def test_trainer_divergence_missing_device_and_paths_get_one_line_each(tmp_path)
     (tmp_path / "junk" / "checkpoint.pt").write_bytes(b"not a checkpoint")
     code, _, err = run_cli([*base, "--output-dir", str(tmp_path / "c"),
                             "--resume", str(tmp_path / "junk")])
-    assert code == 2 and err.startswith(f"error: config: --resume: {tmp_path / 'junk'} is not a "
+    assert code == 2 and err.startswith(f"error: file: --resume: {tmp_path / 'junk'} is not a "
                                         f"readable demp checkpoint"), err
 
 

@@ -29,7 +29,7 @@ from demp.config import ConfigError, TrainConfig, load_train_config, parse_overr
         ({"demp": {"schedule": {"span_fraction": 0}}}, "demp.schedule.span_fraction", "greater than 0"),
         ({"demp": {"death": {"prune_interval": 0}}}, "demp.death.prune_interval", "greater than or equal to 1"),
         ({"demp": {"death": {"epsilon": -1}}}, "demp.death.epsilon", "greater than or equal to 0"),
-        ({"demp": {"typo": 1}}, "demp.typo", "Extra inputs are not permitted"),
+        ({"demp": {"typo": 1}}, "demp.typo", "unknown field"),
         ({"epochs": 0}, "epochs", "greater than 0"),
         ({"device": "tpu"}, "device", "Input should be"),
         ({"lr_schedule": {"name": "step"}}, "lr_schedule.milestones", "needs milestones"),

@@ -179,6 +179,15 @@ def test_tiny_sweep_end_to_end(tmp_path, ray_address, capsys):
     assert correct / n == pytest.approx(best["val_acc"], abs=1e-12)
     exported = json.loads((paths.export_dir(best["trial_id"]) / "trial.json").read_text())
     assert exported["on_frontier"] is True
+    # and it stands alone: raw (un-normalized) validation images give the same accuracy
+    from demp.train import load_export
+
+    standalone = load_export(paths.export_dir(best["trial_id"]))
+    val = build_data(cfg.data).val
+    assert (standalone.predict(val.x) == val.y.numpy()).mean() == pytest.approx(
+        best["val_acc"], abs=1e-12)
+    assert exported["preprocessing"] == standalone.preprocessing
+    assert exported["preprocessing"]["scale"]["float"] == 1 / 16
 
 
 # ------------------------------------------------------------------------------ failures

@@ -16,6 +16,7 @@ from demp.train import TrainingDiverged
 from demp.train.callbacks import Callback
 from demp.train.checkpoint import load_model
 from demp.train.metrics import inference_flops
+from demp.train.schedules import lr_factor
 from demp.train.surgery import remove_dead
 
 DIGITS = {
@@ -126,6 +127,30 @@ def test_resume_from_checkpoint_continues_identically(digits, tmp_path):
     assert final["val_acc"] == full.evals[-1]["val_acc"]
     assert final["live_units"] == full.evals[-1]["live_units"]
     assert any(sum(e["removed"].values()) for e in full.prunes), "pruning must happen in this run"
+
+
+def test_resume_under_a_changing_lr_schedule_continues_identically(digits, tmp_path):
+    """The first resumed step runs at the checkpoint's learning rate (a rebuilt LR schedule
+    used to reset it to the schedule's step-0 value for that one step)."""
+    cfg = dict(DIGITS, max_steps=120, eval_interval=40, lr_schedule={"name": "cosine"},
+               demp={"death": {"prune_interval": 30}})
+    full = Recorder()
+    build_trainer(cfg, callbacks=[full], data=digits).fit()
+
+    class StopAt(Callback):
+        def on_eval(self, trainer, metrics):
+            if trainer.step == 40:
+                trainer.save_checkpoint(tmp_path / "ck")
+                trainer.request_stop()
+
+    build_trainer(cfg, callbacks=[StopAt()], data=digits).fit()
+    resumed = Recorder()
+    t = build_trainer(cfg, callbacks=[resumed], resume_from=tmp_path / "ck", data=digits)
+    schedule = validate(TrainConfig, cfg).lr_schedule
+    assert t.optimizer.param_groups[0]["lr"] == pytest.approx(
+        3e-3 * lr_factor(schedule, 40, 120, digits.steps_per_epoch))
+    t.fit()
+    assert resumed.losses == {s: full.losses[s] for s in range(41, 121)}  # bit-identical
 
 
 def test_checkpoint_loads_pruned_model_with_weights_only(digits, tmp_path):

@@ -280,13 +280,20 @@ def cmd_frontier(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    """Export a trial, then say how to use it: the one call that classifies raw inputs (the
+    normalization is inside the loaded model; trial.json spells it out) and the fine-tune that
+    keeps the exported architecture (pruning, regularization and noise off). Commands are never
+    wrapped, so they paste whole."""
     target = export_trial(load_sweep(args.directory), args.trial, args.output)
-    console.print(f"exported to {target}", highlight=False)
-    console.print("  load:      from demp.train.checkpoint import load_model; "
-                  f"model, cfg = load_model('{target}')", highlight=False)
-    console.print(f"  fine-tune: demp train {target / 'config.yaml'} --resume {target} "
-                  f"--set epochs=N  (continues from the trial's last step with its optimizer "
-                  f"state; any --set applies)", highlight=False)
+    for line in (f"exported to {target}",
+                 f"  predict:   from demp.train import load_export; "
+                 f"labels = load_export('{target}').predict(X)",
+                 f"             (X raw, as the dataset gives it; the preprocessing applied is in "
+                 f"{target / 'trial.json'})",
+                 f"  fine-tune: demp train --finetune {target} --set epochs=N --output-dir DIR",
+                 "             (pruning, regularization and noise off: the architecture stays "
+                 "as exported; a fresh optimizer; N epochs of fine-tuning alone)"):
+        console.print(line, highlight=False, soft_wrap=True)
     return 0
 
 

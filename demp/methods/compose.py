@@ -110,12 +110,16 @@ def build_strategy(cfg: TrainConfig) -> MethodStrategy:
 
 
 def build_trainer(cfg: TrainConfig | dict[str, Any], callbacks: list[Callback] | None = None,
-                  resume_from: str | Path | None = None, data: Data | None = None) -> Trainer:
+                  resume_from: str | Path | None = None, data: Data | None = None, *,
+                  init_from: str | Path | None = None, keep_optimizer: bool = False) -> Trainer:
     """A trainer for ``cfg`` with its method attached (``resume_from``: a checkpoint directory
-    to continue from; ``data``: reuse already loaded data)."""
+    to continue from; ``data``: reuse already loaded data; ``init_from``: a checkpoint whose
+    pruned network this run starts from at step 0, with a fresh optimizer unless
+    ``keep_optimizer`` — see ``demp.methods.finetune`` for fine-tuning with pruning frozen)."""
     resolved = resolve(cfg if isinstance(cfg, TrainConfig) else validate(TrainConfig, cfg))
     return Trainer(resolved, callbacks=callbacks, resume_from=resume_from, data=data,
-                   strategy=build_strategy(resolved))
+                   strategy=build_strategy(resolved), init_from=init_from,
+                   keep_optimizer=keep_optimizer)
 
 
 __all__ = ["MethodStrategy", "build_baseline", "build_strategy", "build_trainer", "resolve"]

@@ -2,8 +2,13 @@
 
 ``export_trial(load_sweep(DIR), TRIAL)`` copies the trial's final ``checkpoint.pt`` to
 ``DIR/exports/<trial id>/`` (or ``output``), proves it loads, and writes ``config.yaml`` (the
-trial's own, resolved trainer config: ``demp train config.yaml --resume <dir>`` continues it) and
-``trial.json`` (ids, status, frontier membership, parameters, final metrics).
+trial's own, resolved trainer config) and ``trial.json`` (ids, status, frontier membership,
+parameters, final metrics, and ``preprocessing``: what the model's raw inputs are and how the
+trainer normalized them, nothing left implicit).
+
+An export stands alone: ``demp.train.load_export(dir).predict(X)`` classifies raw inputs (for
+digits, ``load_digits()`` as it comes), applying that normalization inside the model, and
+``demp train --finetune <dir> --set epochs=N`` trains it further with pruning frozen.
 """
 
 from __future__ import annotations
@@ -38,8 +43,10 @@ def find_record(records: list[TrialRecord], key: str) -> TrialRecord:
 
 
 def export_trial(outcome: SweepOutcome, key: str, output: Path | None = None) -> Path:
-    """Copy a trial's final checkpoint and write its config: loadable with ``load_model``."""
-    from demp.train.checkpoint import CHECKPOINT_FILE, load_model  # torch, only when exporting
+    """Copy a trial's final checkpoint and write its config and ``trial.json``: loadable with
+    ``demp.train.load_export`` (raw inputs) or ``load_model`` (the bare network)."""
+    from demp.data import preprocessing_for  # torch, only when exporting
+    from demp.train.checkpoint import CHECKPOINT_FILE, model_of, read
 
     record = find_record(outcome.records, key)
     if record.status == "failed" or not record.checkpoint:
@@ -51,13 +58,16 @@ def export_trial(outcome: SweepOutcome, key: str, output: Path | None = None) ->
     target = output or outcome.paths.export_dir(record.trial_id)
     target.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(source / CHECKPOINT_FILE, target / CHECKPOINT_FILE)
-    _, cfg = load_model(target)  # proves it loads; the config is the trial's own
+    data = read(target)
+    _, cfg = model_of(data)  # proves it loads; the config is the trial's own
+    preprocessing = data.get("preprocessing") or preprocessing_for(cfg.data)
     (target / "config.yaml").write_text(yaml.safe_dump(cfg.model_dump(mode="json"),
                                                        sort_keys=False))
     (target / "trial.json").write_text(json.dumps(
         {"trial_id": record.trial_id, "optuna_trial": record.number, "status": record.status,
          "on_frontier": outcome.frontier.on_frontier(record.trial_id), "params": record.params,
-         "metrics": record.metrics, "sweep": str(outcome.paths.root)}, indent=2, default=str))
+         "metrics": record.metrics, "sweep": str(outcome.paths.root),
+         "preprocessing": preprocessing}, indent=2, default=str))
     return target
 
 

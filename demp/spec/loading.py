@@ -23,7 +23,8 @@ from demp.spec.space import PARAM_TYPES
 
 def format_spec_error(err: ValidationError) -> str:
     """One line per problem, "field.path: message", without union tags and pydantic prefixes."""
-    return format_validation_error(err, unknown_field="unknown field (not part of the spec)",
+    return format_validation_error(err, model=SweepSpec,
+                                   unknown_field="unknown field (not part of the spec)",
                                    loc_filter=_without_union_tag)
 
 

@@ -15,13 +15,17 @@ observes it (Ray, W&B, progress bars, files) as ``Callback``s. Build a trainer f
 - ``controller``  target-sparsity mode: λ adapted online, removal capped
 - ``metrics``     sparsities, parameter counts, FLOPs
 - ``checkpoint``  architecture-carrying checkpoints, exact resume, the checkpoint cadence
+- ``inference``   ``load_export``: a checkpoint's model with its input normalization, for raw data
+- ``rundir``      the files of a run in ``output_dir``; one run per directory
 - ``progress``    the progress bar and summary table of ``demp train``
 """
 
 from demp.train.callbacks import Callback, CallbackList
 from demp.train.checkpoint import checkpoint_due, load_model
+from demp.train.inference import ExportedModel, load_export
+from demp.train.rundir import JsonlLog
 from demp.train.strategy import TrainingStrategy
-from demp.train.trainer import JsonlLog, Trainer, TrainingDiverged
+from demp.train.trainer import Trainer, TrainingDiverged
 
-__all__ = ["Callback", "CallbackList", "JsonlLog", "Trainer", "TrainingDiverged",
-           "TrainingStrategy", "checkpoint_due", "load_model"]
+__all__ = ["Callback", "CallbackList", "ExportedModel", "JsonlLog", "Trainer",
+           "TrainingDiverged", "TrainingStrategy", "checkpoint_due", "load_export", "load_model"]

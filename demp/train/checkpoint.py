@@ -4,7 +4,9 @@ A checkpoint is one ``checkpoint.pt`` holding only tensors, numbers, strings, li
 ``torch.load(weights_only=True)`` reads it: the validated config (as a dict), the live unit ids of
 every group (the widths and index maps of the pruned net), the state dicts of model, optimizer and
 LR schedule, the step, and the RNG states. Loading rebuilds the full-width model from the config,
-cuts it down to the saved unit ids, then loads the weights.
+cuts it down to the saved unit ids, then loads the weights. Since checkpoints also carry the
+dataset's ``preprocessing`` (raw inputs and their normalization, plain data), the model of a
+checkpoint can be used on raw data alone (``demp.train.inference``).
 """
 
 from __future__ import annotations
@@ -83,11 +85,19 @@ def rebuild_model(cfg: TrainConfig, arch: dict[str, Any], input_shape: tuple[int
     return model
 
 
-def load_model(directory: str | Path) -> tuple[PrunableNet, TrainConfig]:
-    """The trained (pruned) model of a checkpoint and its config, on CPU in eval mode."""
-    data = read(directory)
+def model_of(data: dict[str, Any]) -> tuple[PrunableNet, TrainConfig]:
+    """The trained (pruned) model a read checkpoint holds and its config, on CPU in eval mode."""
     cfg = validate(TrainConfig, data["config"])
     model = rebuild_model(cfg, data["architecture"], tuple(data["input_shape"]),
                           int(data["num_classes"]))
     model.load_state_dict(data["model"])
     return model.eval(), cfg
+
+
+def load_model(directory: str | Path) -> tuple[PrunableNet, TrainConfig]:
+    """The trained (pruned) model of a checkpoint and its config, on CPU in eval mode.
+
+    The network takes what the trainer feeds it: *normalized* inputs (``Data.norm``). For raw
+    inputs (an export used on its own) load it with ``demp.train.load_export`` instead.
+    """
+    return model_of(read(directory))

@@ -8,11 +8,15 @@ clipping, optimizer step, LR step → ``after_optimizer_step``; an evaluation ev
 ``demp.methods.build_trainer``; everything that only observes (Ray, W&B, progress bars, files)
 attaches through callbacks. A strategy changes the network only through ``apply_surgery`` and
 announces it through ``emit_prune``.
+
+A trainer starts fresh, continues a checkpoint exactly (``resume_from``: weights, optimizer, LR
+schedule, step, RNG) or starts from a checkpoint's trained, pruned network (``init_from``: the
+architecture and weights, everything else fresh, the optimizer's moments only when asked) — the
+last is what fine-tuning an exported model needs, with its own step count and schedules.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from pathlib import Path
@@ -28,6 +32,7 @@ from demp.models import PrunableNet, build_model
 from demp.train import checkpoint as ckpt
 from demp.train.callbacks import Callback, CallbackList
 from demp.train.metrics import count_parameters, inference_flops, neural_sparsity, per_layer_units
+from demp.train.rundir import JsonlLog
 from demp.train.schedules import lr_factor
 from demp.train.strategy import TrainingStrategy
 from demp.train.surgery import SurgeryReport, remove_dead
@@ -61,23 +66,6 @@ def build_optimizer(cfg: TrainConfig, model: nn.Module) -> torch.optim.Optimizer
                            weight_decay=o.weight_decay)
 
 
-class JsonlLog(Callback):
-    """metrics.jsonl (one line per evaluation) and prune_events.jsonl in the output directory."""
-
-    def __init__(self, directory: Path) -> None:
-        directory.mkdir(parents=True, exist_ok=True)
-        self.metrics = directory / "metrics.jsonl"
-        self.events = directory / "prune_events.jsonl"
-
-    def on_eval(self, trainer: Trainer, metrics: dict[str, Any]) -> None:
-        with self.metrics.open("a") as f:
-            f.write(json.dumps(metrics) + "\n")
-
-    def on_prune(self, trainer: Trainer, event: dict[str, Any]) -> None:
-        with self.events.open("a") as f:
-            f.write(json.dumps(event) + "\n")
-
-
 class Trainer:
     """Trains one run with the given strategy. ``fit()`` returns the final metrics record.
 
@@ -87,7 +75,11 @@ class Trainer:
 
     def __init__(self, cfg: TrainConfig | dict[str, Any], callbacks: list[Callback] | None = None,
                  resume_from: str | Path | None = None, data: Data | None = None, *,
-                 strategy: TrainingStrategy) -> None:
+                 strategy: TrainingStrategy, init_from: str | Path | None = None,
+                 keep_optimizer: bool = False) -> None:
+        if resume_from is not None and init_from is not None:
+            raise ValueError("resume_from and init_from exclude each other: a run either continues "
+                             "a checkpoint or starts from its network")
         self.cfg = cfg if isinstance(cfg, TrainConfig) else validate(TrainConfig, cfg)
         cfg = self.cfg
         if cfg.threads:
@@ -122,8 +114,12 @@ class Trainer:
         self._interval_start, self._interval_steps = time.perf_counter(), 0
         self.strategy = strategy
         strategy.attach(self)
+        self.preprocessing = self.data.preprocessing()
+        self.init_from = None if init_from is None else str(init_from)
         if resume_from is not None:
             self._load(resume_from)
+        elif init_from is not None:
+            self._start_from(init_from, keep_optimizer)
         self.flops = inference_flops(self.model, self.data.input_shape)
 
     # ----------------------------------------------------------------------------- public API
@@ -290,13 +286,20 @@ class Trainer:
             "train_time": self.train_time,
             "initial_params": self.initial_params,
             "initial_flops": self.initial_flops,
+            "preprocessing": self.preprocessing,  # what load_export applies to raw inputs
+            "init_from": self.init_from,
             **self.strategy.state_dict(),  # a method's state: DemP's last_checked, controller …
             "rng": ckpt.rng_state(),
         }
         return ckpt.save(directory, payload)
 
-    def _load(self, directory: str | Path) -> None:
-        data = ckpt.read(directory)
+    def _restore_network(self, data: dict[str, Any]) -> None:
+        """The checkpoint's (pruned) network, and a fresh optimizer and LR schedule for it."""
+        if list(data["input_shape"]) != list(self.data.input_shape) \
+                or int(data["num_classes"]) != self.data.num_classes:
+            raise RuntimeError(f"the checkpoint's inputs {tuple(data['input_shape'])} with "
+                               f"{data['num_classes']} classes do not match the data's "
+                               f"{self.data.input_shape} with {self.data.num_classes}")
         model = ckpt.rebuild_model(self.cfg, data["architecture"], self.data.input_shape,
                                    self.data.num_classes)
         model.load_state_dict(data["model"])
@@ -304,16 +307,37 @@ class Trainer:
         if self.use_cuda and self.cfg.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.optimizer = build_optimizer(self.cfg, self.model)
-        self.optimizer.load_state_dict(data["optimizer"])
         self.lr_scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer,
             lambda s: lr_factor(self.cfg.lr_schedule, s, self.total_steps, self.steps_per_epoch),
         )
+        # sparsities stay relative to the dense network the checkpoint's run started from
+        self.initial_params = int(data["initial_params"])
+        self.initial_flops = int(data["initial_flops"])
+
+    def _load(self, directory: str | Path) -> None:
+        data = ckpt.read(directory)
+        self._restore_network(data)
+        self.optimizer.load_state_dict(data["optimizer"])
         self.lr_scheduler.load_state_dict(data["lr_scheduler"])
         self.step = int(data["step"])
         self.train_flops = float(data["train_flops"])
         self.train_time = float(data["train_time"])
-        self.initial_params = int(data["initial_params"])
-        self.initial_flops = int(data["initial_flops"])
+        self.init_from = data.get("init_from")
         self.strategy.load_state_dict(data)
         ckpt.set_rng_state(data["rng"])
+
+    def _start_from(self, directory: str | Path, keep_optimizer: bool) -> None:
+        """The checkpoint's network at step 0 of this run. With ``keep_optimizer`` the
+        optimizer's per-parameter state (Adam moments, momentum) carries over; its settings
+        (lr, betas, weight decay) are this config's either way."""
+        data = ckpt.read(directory)
+        self._restore_network(data)
+        if keep_optimizer:
+            saved = data["config"]["optimizer"]["name"]
+            if saved != self.cfg.optimizer.name:
+                raise RuntimeError(f"keep_optimizer: the checkpoint's optimizer is {saved}, this "
+                                   f"run's is {self.cfg.optimizer.name}")
+            state = self.optimizer.state_dict()
+            state["state"] = data["optimizer"]["state"]
+            self.optimizer.load_state_dict(state)
