@@ -18,7 +18,6 @@ test runs the installed ``demp`` script for a few of them to check the real exit
 from __future__ import annotations
 
 import contextlib
-import copy
 import io
 import math
 import os

@@ -215,3 +215,48 @@ def test_unequal_budgets_are_flagged_and_equal_trials_counts_the_same_number(tmp
     assert [s["steps_per_trial"] for s in doc["sweeps"]] == [[40], [80]]
     assert "warning: unequal training steps per trial" in " ".join(out.err.split())
     assert (tmp_path / "compare-a-vs-b.png").is_file()
+
+
+def with_replicates(root: Path, seeds: list[list[tuple[float, float]]]) -> None:
+    """replicates.jsonl for a fake sweep: seeds[i] holds trial i's further (acc, sparsity)."""
+    paths = SweepPaths(root)
+    trials = TrialLog(paths.trials).records()
+    log = TrialLog(paths.replicates)
+    for t, extra in zip(trials, seeds):
+        for k, (acc, sp) in enumerate(extra, start=1):
+            log.append(TrialRecord(trial_id=f"{t.trial_id}-r{k}", status="complete",
+                                   params={**t.params, "seed": k}, group=t.trial_id,
+                                   replicate=k, seed=k,
+                                   metrics={"val_acc": acc, "param_sparsity": sp}))
+
+
+def test_compare_reports_bootstrap_intervals_probabilities_and_best_at_sparsity(tmp_path,
+                                                                              capsys):
+    good = fake_sweep(tmp_path, "good", [(0.95, 0.5), (0.90, 0.8)])
+    with_replicates(good, [[(0.94, 0.5), (0.96, 0.5)], [(0.91, 0.8), (0.89, 0.8)]])
+    poor = fake_sweep(tmp_path, "poor", [(0.70, 0.5), (0.60, 0.8)])
+    with_replicates(poor, [[(0.72, 0.5), (0.68, 0.5)], [(0.61, 0.8), (0.59, 0.8)]])
+    capsys.readouterr()
+    assert run_cli(["compare", str(good), str(poor), "--at-sparsity", "0.5,0.8,0.9",
+                    "--draws", "500", "--format", "json"]) == 0
+    u = json.loads(capsys.readouterr().out)["uncertainty"]
+    g, p = u["sweeps"]
+    assert g["seeds"] == p["seeds"] == 3
+    ref = [0.1, 0.0]
+    assert g["hypervolume_of_means"] == pytest.approx(hypervolume([(0.95, 0.5), (0.90, 0.8)],
+                                                                  DIRS, ref))
+    lo, hi = g["hypervolume_interval"]
+    assert lo < g["hypervolume_of_means"] < hi
+    assert u["probability_greater"]["good"]["poor"] == 1.0
+    assert u["probability_greater"]["poor"]["good"] == 0.0
+    best = {b["sparsity"]: b for b in g["best_at_sparsity"]}
+    assert best[0.5]["accuracy_mean"] == pytest.approx(0.95)
+    assert best[0.8]["accuracy_mean"] == pytest.approx(0.90) and best[0.8]["seeds"] == 3
+    assert best[0.9]["group"] is None
+    lo, hi = best[0.8]["accuracy_interval"]
+    half = 4.303 * 0.01 / 3 ** 0.5   # t(0.975, 2) * sd / sqrt(3)
+    assert (lo, hi) == pytest.approx((0.90 - half, 0.90 + half))
+    # the table says when there is nothing to bootstrap
+    lonely = fake_sweep(tmp_path, "lonely", [(0.9, 0.5)])
+    assert run_cli(["compare", str(good), str(lonely), "--draws", "50"]) == 0
+    assert "1 (no interval)" in capsys.readouterr().out

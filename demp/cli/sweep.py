@@ -20,7 +20,6 @@ quick.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import sys
@@ -30,19 +29,15 @@ from typing import Any
 
 from rich.markup import escape
 
-from demp.cli import exits
+from demp.cli import compare, exits
 from demp.cli.console import console, err_console, warn
 from demp.cli.display import display_for
 from demp.cli.tables import (
-    comparison_table, print_frontier, print_interrupted, print_outcome, print_replicated,
-    print_target,
+    print_frontier, print_interrupted, print_outcome, print_replicated, print_target,
 )
 from demp.errors import ConfigError
+from demp.results import SweepOutcome, export_trial, finalize, load_sweep, write_report
 from demp.results.records import counts
-from demp.results import (
-    SweepOutcome, budget_warnings, compare_sweeps, comparison_csv, default_output, comparison_document, export_trial, finalize,
-    load_sweep, plot_comparison, write_report,
-)
 from demp.spec import (
     driver_owner, load_spec, open_storage, spec_warnings, storage_label, sweep_directory,
 )
@@ -116,7 +111,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("spec", type=Path)
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     p.set_defaults(func=cmd_validate)
-    _add_compare_parser(sub)  # demp sweep compare: several sweeps under one reference point
+    compare.register(sub)  # demp sweep compare: several sweeps under one reference point
     return sweep
 
 
@@ -344,50 +339,6 @@ def _constraint_text(spec: Any) -> str:
 
 
 
-
-
-def _add_compare_parser(subparsers: Any) -> argparse.ArgumentParser:
-    """Add ``compare`` to the ``demp sweep`` sub-commands."""
-    p = subparsers.add_parser(
-        "compare", help="overlay several sweeps' frontiers; hypervolumes under one reference")
-    p.add_argument("directories", type=sweep_directory, nargs="+", metavar="DIR",
-                   help="sweep directories (or names of sweeps in sweeps_out/)")
-    p.add_argument("--reference", type=_floats, default=None, metavar="V[,V...]",
-                   help="common reference point, one value per objective (default: the "
-                   "sweeps' shared one, else the least favourable of theirs)")
-    p.add_argument("--output", type=Path, default=None,
-                   help="the overlay plot (default: beside the sweeps, "
-                   "<their parent>/compare-<a>-vs-<b>.png)")
-    p.add_argument("--equal-trials", action="store_true",
-                   help="take every sweep's frontier after the same number of finished trials "
-                   "(the smallest count): hypervolume per trial spent")
-    p.add_argument("--format", choices=["table", "json", "csv"], default="table",
-                   help="what to print (default: a table)")
-    p.set_defaults(func=cmd_compare)
-    return p
-
-
-def _floats(text: str) -> list[float]:
-    try:
-        return [float(v) for v in text.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}")
-
-
-def cmd_compare(args: argparse.Namespace) -> int:
-    c = compare_sweeps(args.directories, args.reference, equal_trials=args.equal_trials)
-    output = args.output or default_output(args.directories)
-    plot_comparison(c, output)
-    for line in budget_warnings(c):
-        warn(line)
-    if args.format == "json":
-        sys.stdout.write(json.dumps(comparison_document(c), indent=2, default=str) + "\n")
-    elif args.format == "csv":
-        sys.stdout.write(comparison_csv(c))
-    else:
-        console.print(comparison_table(c))
-        console.print(f"plot: {output}", highlight=False)
-    return 0
 
 
 __all__ = ["register"]

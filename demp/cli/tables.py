@@ -10,6 +10,7 @@ from rich.table import Table
 
 from demp.cli.console import console, err_console
 from demp.results.compare import Comparison, reference_text
+from demp.results.compare_stats import ComparisonUncertainty
 from demp.results.frontier import Frontier
 from demp.results.collapse import chance_accuracy, is_collapsed
 from demp.results.outcome import SweepOutcome
@@ -110,6 +111,42 @@ def print_outcome(outcome: SweepOutcome, seconds: float) -> None:
                       f"`demp sweep resume {p.root}`", highlight=False)
 
 
+def uncertainty_table(u: ComparisonUncertainty) -> Table:
+    """Each sweep's hypervolume of means with its bootstrap interval over seeds, and the
+    probability that it exceeds each other sweep's."""
+    table = Table(title="hypervolume over seeds (configurations at their means; 95 % bootstrap "
+                  "interval) · P(row > column)", title_justify="left")
+    table.add_column("sweep", no_wrap=True)
+    for col in ("seeds", "HV of means", "95 % interval", *[s.label for s in u.sweeps]):
+        table.add_column(col, justify="right")
+    for i, s in enumerate(u.sweeps):
+        seeds = f"{s.seeds}" if s.seeds > 1 else "1 (no interval)"
+        table.add_row(s.label, seeds, f"{s.hypervolume:.4f}",
+                      f"{s.interval[0]:.4f}–{s.interval[1]:.4f}",
+                      *["" if j == i else f"{p:.2f}" for j, p in enumerate(u.greater[i])])
+    return table
+
+
+def best_at_table(u: ComparisonUncertainty) -> Table:
+    """Best mean accuracy at each sparsity level, per sweep, with its interval over seeds."""
+    table = Table(title="best accuracy at sparsity ≥ level (mean over seeds [95 % interval])",
+                  title_justify="left")
+    table.add_column("sweep", no_wrap=True)
+    for level in u.levels:
+        table.add_column(f"≥ {level:g}", justify="right")
+    for s in u.sweeps:
+        cells = []
+        for b in s.best:
+            if b.group is None:
+                cells.append("none")
+            elif b.seeds > 1:
+                cells.append(f"{b.mean:.4f} [{b.interval[0]:.4f}, {b.interval[1]:.4f}]")
+            else:
+                cells.append(f"{b.mean:.4f} (1 seed)")
+        table.add_row(s.label, *cells)
+    return table
+
+
 def print_replicated(outcome: SweepOutcome) -> None:
     """The frontier of means over seeds (frontier_replicates.json), when replicates exist."""
     path = outcome.paths.root / "frontier_replicates.json"
@@ -177,5 +214,5 @@ def comparison_table(c: Comparison) -> Table:
     return table
 
 
-__all__ = ["PARAM_LABELS", "comparison_table", "param_label", "print_replicated", "status_text", "frontier_table", "print_frontier",
+__all__ = ["PARAM_LABELS", "best_at_table", "comparison_table", "uncertainty_table", "param_label", "print_replicated", "status_text", "frontier_table", "print_frontier",
            "print_interrupted", "print_outcome", "print_target"]

@@ -46,7 +46,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from demp.errors import ConfigError, SweepDirectoryError
+from demp.errors import SweepDirectoryError
 from demp.spec.lock import DriverLock, driver_owner  # noqa: F401  (the lock, re-exported)
 
 SPEC_FILE = "spec.yaml"
