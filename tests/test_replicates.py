@@ -28,7 +28,7 @@ from demp.sweep import resume_sweep  # noqa: E402
 def test_replicates_survive_a_kill_and_never_feed_the_sampler(tmp_path, ray_address):
     data = make_spec(tmp_path, "reps", trials=3, ray={"address": ray_address},
                      wandb={"mode": "disabled"}, replicates={"seeds": 2, "stage": "all"})
-    data["base"].update(max_steps=120, eval_interval=30, seed=5)
+    data["base"].update(max_steps=90, eval_interval=30, seed=5)
     data["base"]["demp"]["death"]["prune_interval"] = 30
     spec_path = tmp_path / "reps.yaml"
     spec_path.write_text(yaml.safe_dump(data))
