@@ -15,6 +15,7 @@ from demp.errors import ConfigError
 from demp.results.frontier import Frontier, compute_frontier, write_frontier_files
 from demp.results.plot import plot_frontier
 from demp.results.records import TrialLog, TrialRecord, counts
+from demp.results.scatter import sweep_frontier_points
 from demp.spec.layout import SweepPaths
 from demp.spec.loading import load_spec
 from demp.spec.schema import SweepSpec
@@ -52,7 +53,8 @@ def finalize(spec: SweepSpec, paths: SweepPaths) -> SweepOutcome:
     write_frontier_files(outcome.frontier, outcome.records, spec.name, spec.trials,
                          paths.frontier_csv, paths.frontier_json)
     plot_frontier(outcome.frontier, paths.frontier_png,
-                  title=f"{spec.name}: accuracy–sparsity frontier")
+                  title=f"{spec.name}: accuracy–sparsity frontier",
+                  points=sweep_frontier_points(spec, outcome.frontier, outcome.records))
     return outcome
 
 
