@@ -120,8 +120,8 @@ def y_limits(front: Sequence[float], others: Sequence[float], chance: float | No
     """The y range: the frontier's values (``front``: its points, their test values, the dense
     point) and the ``others`` above or less than one frontier span below them; the chance line
     only when it is within one span too. Nothing outside the range is ever drawn inside it:
-    points below it go to the bottom edge. Padded by ``pad`` of the range on both sides. None when nothing is
-    finite (the renderer then autoscales)."""
+    points below it go to the bottom edge. Padded by ``pad`` of the range on both sides. None
+    when nothing is finite (the renderer then autoscales)."""
     core = [float(v) for v in front if is_finite(v)]
     rest = [float(v) for v in others if is_finite(v)]
     if not core:
@@ -282,4 +282,5 @@ def finite_or_none(value: Any) -> float | None:
 
 __all__ = ["LAMBDA_PARAM", "FrontierPoints", "Mark", "Point", "axes_metrics", "finite_or_none",
            "frontier_points", "guess_direction", "lam_label", "points_from_xy",
-           "spaced_labels", "staircase", "sweep_frontier_points", "test_metric", "x_limits", "y_limits"]
+           "spaced_labels", "staircase", "sweep_frontier_points", "test_metric", "x_limits",
+           "y_limits"]

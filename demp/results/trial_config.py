@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from demp.config import ConfigError, TrainConfig, validate
+from demp.config import TrainConfig, validate
 from demp.registry import METHODS, preset_value
 from demp.results.records import TrialRecord
 from demp.results.values import is_finite
@@ -28,10 +28,10 @@ from demp.spec.space import apply_params
 def trial_train_config(spec: SweepSpec, record: TrialRecord) -> TrainConfig | None:
     """``base`` + the trial's parameters, validated (None if they do not validate: such a trial
     failed with "invalid trial config" and never trained)."""
-    data = apply_params(spec.base.model_dump(mode="json"), dict(record.params))
     try:
+        data = apply_params(spec.base.model_dump(mode="json"), dict(record.params))
         return validate(TrainConfig, data, prefix="trial")
-    except ConfigError:
+    except ValueError:  # ConfigError, or a parameter path through a non-section (PathError)
         return None
 
 
