@@ -1,10 +1,12 @@
 """``demp sweep report`` (checked in headless Chromium) and ``demp sweep dashboard``.
 
 Both read the shared ``offline_sweep`` (conftest): 3 tiny trials, one retried from its step-30
-checkpoint. The browser test needs Debian's ``chromium`` package and is skipped without it; it
+checkpoint. The browser tests need Debian's ``chromium`` package and are skipped without it. One
 loads the report from a file:// URL with networking features off, collects every console message
 Chromium logs (the page logs nothing unless a figure fails to decode or something else is wrong)
-and checks a screenshot for drawn plots.
+and checks a screenshot for drawn plots. The other drives the page through the DevTools protocol
+over ``--remote-debugging-pipe`` (``tests/cdp.py``): real mouse events click a table header and
+hover a frontier point, and the DOM is read back after each.
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ from typing import Any
 import pytest
 
 from demp.cli import main
-from demp.results import TrialLog, read_history, trial_dir
+from demp.results import TrialLog, trial_history
+from demp.train.schedules import demp_schedule
 
 CHROMIUM = os.environ.get("DEMP_CHROMIUM") or shutil.which("chromium") or (
     "/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
@@ -43,22 +46,34 @@ def report(offline_sweep: Any, tmp_path_factory: pytest.TempPathFactory) -> dict
 # ------------------------------------------------------------------------------ the file
 
 
+def _page_data(text: str) -> dict[str, Any]:
+    blob = re.search(r'<script type="application/json" id="demp-data">(.*?)</script>', text, re.S)
+    assert blob is not None
+    return json.loads(blob.group(1))
+
+
 def test_report_is_one_self_contained_file(report: dict[str, Any]) -> None:
     text = report["text"]
     assert not re.search(r"https?://", text)             # no external reference of any kind
     refs = re.findall(r"""(?:src|href)\s*=\s*["']([^"']*)["']""", text)
     assert refs and all(r.startswith("data:") for r in refs), refs
-    assert "url(" not in text and "@import" not in text and "<script" not in text
-    # every figure is inline, decodes to a PNG, and equals the PNG file written beside it
-    images = re.findall(r'<img src="data:image/png;base64,([^"]+)" alt="([^"]+)"', text)
-    names = [alt for _, alt in images]
+    assert "url(" not in text and "@import" not in text
+    # scripts are inline: the page's data (JSON) and its hand-written script, nothing loaded
+    scripts = re.findall(r"<script([^>]*)>", text)
+    assert scripts == [' type="application/json" id="demp-data"', ""]
+    # every heat map is an inline PNG equal to the file beside the page; the frontier and the
+    # schedules are inline SVG, with their PNGs beside it too
+    images = re.findall(r'data-trial="([^"]+)"[^>]*><image href="data:image/png;base64,([^"]+)"',
+                        text)
     records = TrialLog(report["outcome"].paths.trials).records()
-    assert names[:2] == ["frontier.png", "schedules.png"]
-    assert sorted(names[2:]) == sorted(f"heatmap-{r.trial_id}.png" for r in records)
-    for data, name in images:
+    assert sorted(t for t, _ in images) == sorted(r.trial_id for r in records)
+    for tid, data in images:
         png = base64.b64decode(data)
         assert png[:8] == b"\x89PNG\r\n\x1a\n"
-        assert (report["html"].parent / name).read_bytes() == png
+        assert (report["html"].parent / f"heatmap-{tid}.png").read_bytes() == png
+    for name in ("frontier.png", "schedules.png"):
+        assert (report["html"].parent / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert '<svg class="plot frontier"' in text and '<svg class="plot schedules"' in text
 
 
 def test_report_shows_the_sweeps_numbers(report: dict[str, Any]) -> None:
@@ -68,19 +83,43 @@ def test_report_shows_the_sweeps_numbers(report: dict[str, Any]) -> None:
     assert "3 complete" in text and f"frontier <b>{len(doc['frontier'])}</b>" in text
     for row in doc["frontier"]:
         assert f"{row['trial_id']} · on the frontier" in text
-        assert f"<td class=\"\">{row['val_acc']:.4g}</td>" in text
+        assert f'data-v="{row["val_acc"]!r}">{row["val_acc"]:.4g}</td>' in text
 
 
 def test_heat_map_data_is_every_evaluation_of_every_trial(report: dict[str, Any]) -> None:
     """The heat maps' source: one record per evaluation step, the retried trial's included."""
     outcome = report["outcome"]
+    heat = {t["id"]: t["heat"] for t in _page_data(report["text"])["trials"]}
     for rec in TrialLog(outcome.paths.trials).records():
-        history = read_history(trial_dir(outcome, rec), rec.trial_id)
+        history = trial_history(outcome.paths, rec)
         assert history.steps == [15, 30, 45, 60]
         assert history.groups() == ["fc0", "fc1"]
         last = history.per_group("live_units")[-1]
         assert last == {g: rec.metrics[f"live_units/{g}"] for g in ("fc0", "fc1")}
         assert history.series("lam")[-1] == rec.metrics["lam"]
+        assert heat[rec.trial_id]["steps"] == history.steps
+        assert [row[-1] for row in heat[rec.trial_id]["live"]] == [last["fc0"], last["fc1"]]
+
+
+def test_schedules_are_what_the_trainer_used_at_every_step(report: dict[str, Any]) -> None:
+    """Computed from each trial's config, the report's λ_t / σ_t / lr equal what the trainer
+    reported at its evaluations (a record at step s carries the λ and σ of step s − 1, the
+    step it just ran, and the lr after s scheduler steps) and the schedule functions at every
+    step of the 60-step runs."""
+    outcome = report["outcome"]
+    curves = {t["id"]: t["schedules"] for t in _page_data(report["text"])["trials"]}
+    base = outcome.spec.base
+    for rec in TrialLog(outcome.paths.trials).records():
+        c = curves[rec.trial_id]
+        assert c["steps"] == list(range(61))
+        peak = rec.params["demp.regularizer.peak"]
+        assert c["lam"] == [demp_schedule(base.demp.schedule, peak, s, 60) for s in range(61)]
+        assert c["sigma"] == [demp_schedule(base.demp.schedule, base.demp.noise.peak, s, 60)
+                              for s in range(61)]
+        for r in trial_history(outcome.paths, rec).records:
+            s = r["step"]
+            assert (c["lam"][s - 1], c["sigma"][s - 1], c["lr"][s]) == (
+                r["lam"], r["sigma"], r["lr"])
 
 
 # ------------------------------------------------------------------------------ the browser
@@ -149,6 +188,63 @@ def test_report_renders_in_headless_chromium(report: dict[str, Any], tmp_path: P
     coloured, colours = _not_blank(shot)
     assert coloured > MIN_COLOURED and colours > MIN_COLOURS, (coloured, colours)
     assert _frontier_red(shot) > MIN_RED  # the frontier scatter is drawn on the first screen
+
+
+ROWS = "Array.from(document.querySelectorAll('#trials-table tbody tr'), r => r.dataset.trial)"
+
+
+@needs_chromium
+def test_report_sorts_on_a_header_click_and_shows_trials_on_hover(report: dict[str, Any],
+                                                                  tmp_path: Path) -> None:
+    """Real mouse events through the DevTools protocol: a click on the ``val_acc`` header sorts
+    the trials table ascending, a second click descending; the pointer on a frontier point and
+    on a heat-map cell shows that trial's read-out."""
+    from cdp import Browser
+
+    records = {r.trial_id: r for r in TrialLog(report["outcome"].paths.trials).records()}
+    acc = {t: r.metrics["val_acc"] for t, r in records.items()}
+    with Browser(CHROMIUM, tmp_path) as browser:
+        page = browser.open(report["html"].as_uri())
+        before = page.evaluate(ROWS)
+        assert before == list(records)                      # finish order, as written
+        col = page.evaluate("Array.from(document.querySelectorAll('#trials-table th'))"
+                            ".findIndex(th => th.textContent === 'val_acc')")
+        header = f"#trials-table th:nth-child({col + 1})"
+        page.click(*page.center(header))
+        ascending = page.evaluate(ROWS)
+        assert ascending == sorted(before, key=lambda t: acc[t])
+        assert page.evaluate(f"document.querySelector('{header}').getAttribute('aria-sort')") \
+            == "ascending"
+        page.click(*page.center(header))
+        descending = page.evaluate(ROWS)
+        assert descending == sorted(ascending, key=lambda t: -acc[t])
+        if len(set(acc.values())) > 1:
+            assert before != ascending or before != descending   # the clicks moved rows
+
+        point = "svg.frontier circle.front"
+        trial = page.evaluate(f"document.querySelector('{point}').dataset.trial")
+        page.move(*page.center(point))
+        tip = page.evaluate("[document.getElementById('tip').style.display, "
+                            "document.getElementById('tip').textContent]")
+        assert tip[0] == "block" and f"trial {trial}" in tip[1]
+        assert "demp.regularizer.peak" in tip[1] and "val_acc" in tip[1]
+
+        curve = "svg.schedules g.panel[data-key=lam] path.curve"
+        x, y = page.evaluate(
+            f"(function() {{ var p = document.querySelector('{curve}');"
+            " p.scrollIntoView({block: 'center'});"
+            " var q = p.getPointAtLength(p.getTotalLength() / 3).matrixTransform(p.getScreenCTM());"
+            " return [q.x, q.y]; })()")
+        under = page.evaluate(f"document.elementFromPoint({x}, {y}).dataset.trial")
+        page.move(x, y)
+        tip = page.evaluate("document.getElementById('tip').textContent")
+        assert f"trial {under}" in tip and "λ_t" in tip and "step" in tip
+
+        cell = "svg.heatmap image"
+        page.move(*page.center(cell))
+        tip = page.evaluate("document.getElementById('tip').textContent")
+        assert "live units" in tip and "layer" in tip
+        assert page.messages() == []
 
 
 # ------------------------------------------------------------------------------ the dashboard

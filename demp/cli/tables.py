@@ -12,7 +12,7 @@ from demp.cli.console import console, err_console
 from demp.results.compare import Comparison, reference_text
 from demp.results.compare_stats import ComparisonUncertainty
 from demp.results.frontier import Frontier
-from demp.results.collapse import chance_accuracy, is_collapsed
+from demp.results.collapse import accuracy_metric, chance_accuracy, is_collapsed
 from demp.results.outcome import SweepOutcome
 from demp.results.records import TrialRecord
 from demp.spec.schema import SweepSpec
@@ -36,8 +36,9 @@ def param_label(path: str) -> str:
 def status_text(record: TrialRecord, spec: SweepSpec) -> tuple[str, str]:
     """A record's status as shown, and a note: a complete trial below chance accuracy is
     ``collapsed`` (``demp.results.collapse``), not a plain ``complete``."""
+    metric = accuracy_metric(spec.metrics, spec.directions)
     chance = chance_accuracy(spec)
-    if is_collapsed(record, chance):
+    if metric is not None and is_collapsed(record, chance, metric):
         return "collapsed", f"below chance accuracy {chance:.3g}"
     return record.status, ""
 

@@ -18,6 +18,7 @@ from demp.results.records import TrialLog, TrialRecord, counts
 from demp.results.replicated import (
     replicated_document, replicated_groups, write_replicated_files,
 )
+from demp.results.scatter import sweep_frontier_points
 from demp.spec.layout import SweepPaths, not_a_sweep
 from demp.spec.loading import load_spec
 from demp.spec.schema import SweepSpec
@@ -64,7 +65,8 @@ def finalize(spec: SweepSpec, paths: SweepPaths) -> SweepOutcome:
     write_frontier_files(outcome.frontier, outcome.records, spec.name, spec.trials,
                          paths.frontier_csv, paths.frontier_json)
     plot_frontier(outcome.frontier, paths.frontier_png,
-                  title=f"{spec.name}: accuracy–sparsity frontier")
+                  title=f"{spec.name}: accuracy–sparsity frontier",
+                  points=sweep_frontier_points(spec, outcome.frontier, outcome.records))
     if outcome.replicates:
         write_replicated_files(
             replicated_document(replicated_groups(outcome), spec.metrics, spec.directions,

@@ -1,15 +1,24 @@
-"""The frontier plot: accuracy against sparsity, the frontier highlighted, the rest grey.
+"""The frontier plot: accuracy against sparsity, the frontier as a staircase, the rest grey.
 
 This is the one frontier plotter of the project: ``frontier.png`` of a sweep directory, the W&B
-sweep run's ``frontier_plot`` (``demp.track.sweep_run``) and the offline report
-(``demp.results.report``) all draw with ``draw_frontier``.
+sweep run's ``frontier_plot`` (``demp.track.sweep_run``) and the report's PNG all draw with
+``draw_frontier`` (or ``draw_points``, which it wraps); the report's interactive SVG
+(``demp.results.svg``) draws the same ``FrontierPoints`` with the same geometry
+(``demp.results.scatter``: staircase, y range, λ label spacing).
 
 The scatter plots the first two objectives (by default val accuracy vs. parameter sparsity,
-sparsity on x). Frontier trials are drawn in colour and joined in order; dominated complete
-trials are grey; truncated and failed trials never appear, as they are not results. With more
-than two objectives the highlighted set is still the frontier over all of them, so some
-highlighted points may look dominated in the 2-D projection. ``plot_frontier`` adds a second
-panel with the hypervolume after each finished trial.
+sparsity on x). Frontier trials are red, joined by the staircase their dominance defines (a
+point dominates the region on its worse side in both objectives, so no segment claims an
+accuracy no trial reached), each with its test accuracy as a hollow marker on a thin line and
+its sampled λ beside it where labels do not crowd; dominated complete trials are grey; collapsed
+trials (complete, below chance accuracy) are counted and drawn apart at the bottom edge, as are
+dominated trials far below the frontier, so one run at 0.07 does not stretch the axis to 0.
+Chance accuracy is a dashed line, the dense reference point (a trial without regularization and
+noise, when the sweep ran one) a blue diamond. Truncated and failed trials never appear, as
+they are not results. With more than two objectives the highlighted set is still the frontier
+over all of them, so some highlighted points may look dominated in the 2-D projection (the
+staircase leaves those out). ``frontier_figure`` adds a panel with the hypervolume after each
+finished trial.
 
 Figures are built with ``matplotlib.figure.Figure`` on an Agg canvas, never through pyplot, so
 plotting neither changes the process-wide backend nor keeps figures alive in pyplot's registry.
@@ -18,12 +27,16 @@ plotting neither changes the process-wide backend nor keeps figures alive in pyp
 from __future__ import annotations
 
 import io
-import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from demp.results.frontier import Frontier
+from demp.results.records import TrialRecord
+from demp.results.scatter import (
+    FrontierPoints, Point, axes_metrics, frontier_points, lam_label, points_from_xy,
+    spaced_labels,
+)
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -37,14 +50,13 @@ LABELS = {
 }
 FRONTIER_COLOUR = "tab:red"
 DOMINATED_COLOUR = "0.7"
+COLLAPSED_COLOUR = "tab:purple"
+DENSE_COLOUR = "tab:blue"
+CHANCE_COLOUR = "0.35"
 
-Point = tuple[float, float]
-
-
-def axes_metrics(metrics: Sequence[str]) -> tuple[str, str]:
-    """``(x, y)`` metrics of the scatter: sparsity on x, accuracy on y reads as "how much can be
-    removed at what cost" (with one objective, x is the trial's step)."""
-    return (metrics[1], metrics[0]) if len(metrics) > 1 else ("step", metrics[0])
+__all__ = ["LABELS", "axes_metrics", "draw_frontier", "draw_hypervolume", "draw_points",
+           "frontier_figure", "frontier_points", "frontier_scatter_png", "label", "new_figure",
+           "plot_frontier", "png_bytes", "save_png"]
 
 
 def label(metric: str) -> str:
@@ -75,38 +87,93 @@ def save_png(fig: Figure, path: Path, dpi: int = 120) -> Path:
     return path
 
 
-def _finite_points(points: Sequence[tuple[Any, Any]]) -> list[Point]:
-    out = []
-    for x, y in points:
-        try:
-            fx, fy = float(x), float(y)
-        except (TypeError, ValueError):
-            continue
-        if math.isfinite(fx) and math.isfinite(fy):
-            out.append((fx, fy))
-    return out
-
-
 def draw_frontier(ax: Axes, frontier: Sequence[tuple[Any, Any]],
                   dominated: Sequence[tuple[Any, Any]], x_metric: str, y_metric: str,
-                  title: str = "") -> None:
-    """The scatter: ``frontier`` points in red, joined in x order; ``dominated`` in grey.
-
-    Points are ``(x, y)``; non-numeric or non-finite ones are left out.
+                  title: str = "", *, directions: tuple[str | None, str] | None = None,
+                  collapsed: Sequence[tuple[Any, Any]] = (), chance: float | None = None,
+                  test: Sequence[Any] | None = None, lam: Sequence[Any] | None = None,
+                  dense: Point | None = None) -> None:
+    """The scatter from plain ``(x, y)`` points: ``frontier`` (with its ``test`` values and
+    sampled ``lam`` in the same order, when known), ``dominated``, ``collapsed``; a chance line
+    at ``chance``, the ``dense`` reference point. Non-numeric or non-finite points are left out;
+    without ``directions`` accuracies and sparsities count as maximized, the rest as minimized.
     """
-    grey = _finite_points(dominated)
-    ax.scatter([p[0] for p in grey], [p[1] for p in grey], c=DOMINATED_COLOUR, s=22,
-               label=f"dominated ({len(grey)})", zorder=1)
-    front = sorted(_finite_points(frontier))
-    xs, ys = [p[0] for p in front], [p[1] for p in front]
-    ax.plot(xs, ys, "-", color=FRONTIER_COLOUR, lw=1.2, zorder=2)
-    ax.scatter(xs, ys, c=FRONTIER_COLOUR, s=36, edgecolors="k", linewidths=0.5,
-               label=f"frontier ({len(front)})", zorder=3)
-    ax.set_xlabel(label(x_metric))
-    ax.set_ylabel(label(y_metric))
+    draw_points(ax, points_from_xy(frontier, dominated, x_metric, y_metric,
+                                   directions=directions, collapsed=collapsed, chance=chance,
+                                   test=test, lam=lam, dense=dense), title)
+
+
+def draw_points(ax: Axes, pts: FrontierPoints, title: str = "") -> None:
+    """Draw a ``FrontierPoints`` (see the module docstring for what each mark means)."""
+    from matplotlib.lines import Line2D
+
+    lim = pts.ylim()
+    lo = lim[0] if lim is not None else float("-inf")
+    grey_low, collapsed_low = pts.below(lo)
+    grey = [m for m in pts.dominated if m.y >= lo]
+    ax.scatter([m.x for m in grey], [m.y for m in grey], c=DOMINATED_COLOUR, s=22,
+               label=f"dominated ({len(pts.dominated)})", zorder=1)
+    steps = pts.steps
+    if steps:
+        ax.plot([p[0] for p in steps], [p[1] for p in steps], "-", color=FRONTIER_COLOUR,
+                lw=1.2, zorder=2)
+    front = pts.frontier
+    ax.scatter([m.x for m in front], [m.y for m in front], c=FRONTIER_COLOUR, s=36,
+               edgecolors="k", linewidths=0.5, label=f"frontier ({len(front)})", zorder=4)
+    tested = [m for m in front if m.test is not None]
+    if tested:
+        ax.vlines([m.x for m in tested], [m.y for m in tested], [m.test for m in tested],
+                  colors=FRONTIER_COLOUR, lw=0.6, alpha=0.7, zorder=3)
+        ax.scatter([m.x for m in tested], [m.test for m in tested], s=30, facecolors="none",
+                   edgecolors=FRONTIER_COLOUR, linewidths=1.0, zorder=3,
+                   label=f"{label(pts.test_label)} (frontier, hollow)")
+    if pts.dense is not None:
+        ax.scatter([pts.dense.x], [pts.dense.y], marker="D", s=46, c=DENSE_COLOUR,
+                   edgecolors="k", linewidths=0.5, zorder=5, label="dense (no λ, no σ)")
+    inside = [m for m in pts.collapsed if m.y >= lo]
+    if inside:
+        ax.scatter([m.x for m in inside], [m.y for m in inside], marker="v", s=36,
+                   c=COLLAPSED_COLOUR, zorder=4)
+    extra = []
+    xlim = pts.xlim()
+    if xlim is not None:
+        ax.set_xlim(*xlim)
+    if lim is not None:
+        ax.set_ylim(*lim)
+        trans = ax.get_xaxis_transform()  # x in data, y in axes coordinates: the bottom edge
+        if grey_low:
+            ax.scatter([m.x for m in grey_low], [0.0] * len(grey_low), marker="v", s=22,
+                       c=DOMINATED_COLOUR, transform=trans, clip_on=False, zorder=4)
+        if collapsed_low:
+            ax.scatter([m.x for m in collapsed_low], [0.0] * len(collapsed_low), marker="v",
+                       s=36, c=COLLAPSED_COLOUR, transform=trans, clip_on=False, zorder=5)
+    if pts.collapsed:
+        extra.append(Line2D([], [], ls="", marker="v", color=COLLAPSED_COLOUR,
+                            label=f"{len(pts.collapsed)} collapsed (below chance)"))
+    if pts.chance is not None:
+        if lim is None or lim[0] <= pts.chance <= lim[1]:
+            ax.axhline(pts.chance, ls="--", lw=0.9, color=CHANCE_COLOUR, zorder=0,
+                       label=f"chance ({pts.chance:.3g})")
+        else:
+            extra.append(Line2D([], [], ls="--", lw=0.9, color=CHANCE_COLOUR,
+                                label=f"chance ({pts.chance:.3g}, below the axis)"))
+    if lim is not None:
+        _label_lambdas(ax, pts, lim)
+    ax.set_xlabel(label(pts.x_metric))
+    ax.set_ylabel(label(pts.y_metric))
     ax.grid(alpha=0.3)
-    ax.legend(loc="best", fontsize=8)
+    handles, _ = ax.get_legend_handles_labels()
+    ax.legend(handles=handles + extra, loc="best", fontsize=7)
     ax.set_title(title or "accuracy–sparsity frontier", fontsize=10)
+
+
+def _label_lambdas(ax: Axes, pts: FrontierPoints, ylim: tuple[float, float]) -> None:
+    marks = [m for m in pts.frontier if m.lam is not None]
+    xlim = ax.get_xlim()
+    for i in spaced_labels([(m.x, m.y) for m in marks], xlim, ylim):
+        m = marks[i]
+        ax.annotate(lam_label(m.lam), (m.x, m.y), xytext=(4, 4), textcoords="offset points",
+                    fontsize=6.5, color="0.25", zorder=6)
 
 
 def draw_hypervolume(ax: Axes, history: Sequence[float], subtitle: str = "") -> None:
@@ -122,45 +189,39 @@ def draw_hypervolume(ax: Axes, history: Sequence[float], subtitle: str = "") -> 
     ax.grid(alpha=0.3)
 
 
-def frontier_points(frontier: Frontier) -> tuple[list[Point], list[Point], str, str]:
-    """Frontier and dominated ``(x, y)`` points of a sweep's frontier, and the two metrics."""
-    x_m, y_m = axes_metrics(frontier.metrics)
-    members = {r.trial_id for r in frontier.members}
-
-    def xy(rec: Any) -> tuple[Any, Any]:
-        return rec.metrics.get(x_m), rec.metrics.get(y_m)
-
-    front = [xy(r) for r in frontier.members]
-    grey = [xy(r) for r in frontier.complete if r.trial_id not in members]
-    return front, grey, x_m, y_m
-
-
 def reference_label(frontier: Frontier) -> str:
     ref = ", ".join(f"{m}={v:g}" for m, v in zip(frontier.metrics, frontier.reference))
     return f"reference: {ref}"
 
 
-def frontier_figure(frontier: Frontier, title: str = "") -> Figure:
-    """The scatter (left) and the hypervolume history (right) of a sweep."""
+def frontier_figure(frontier: Frontier, title: str = "", *, chance: float | None = None,
+                    dense: TrialRecord | Point | None = None,
+                    points: FrontierPoints | None = None) -> Figure:
+    """The scatter (left) and the hypervolume history (right) of a sweep. ``points`` (what
+    ``demp.results.scatter.sweep_frontier_points`` builds) wins over ``chance`` / ``dense``."""
     fig = new_figure(11, 4.5)
     ax, ax_hv = fig.subplots(1, 2, gridspec_kw={"width_ratios": [3, 2]})
-    front, grey, x_m, y_m = frontier_points(frontier)
-    draw_frontier(ax, front, grey, x_m, y_m, title)
+    draw_points(ax, points or frontier_points(frontier, chance, dense), title)
     draw_hypervolume(ax_hv, [h for _, h in frontier.history], reference_label(frontier))
     fig.tight_layout()
     return fig
 
 
-def plot_frontier(frontier: Frontier, path: Path, title: str = "") -> Path:
+def plot_frontier(frontier: Frontier, path: Path, title: str = "", *,
+                  chance: float | None = None, dense: TrialRecord | Point | None = None,
+                  points: FrontierPoints | None = None) -> Path:
     """``frontier_figure`` as a PNG file (a sweep directory's ``frontier.png``)."""
-    return save_png(frontier_figure(frontier, title), path)
+    return save_png(frontier_figure(frontier, title, chance=chance, dense=dense, points=points),
+                    path)
 
 
 def frontier_scatter_png(frontier: Sequence[tuple[Any, Any]],
                          dominated: Sequence[tuple[Any, Any]], x_metric: str, y_metric: str,
-                         title: str = "") -> bytes:
-    """The scatter alone, as PNG bytes (the W&B sweep run's frontier plot)."""
+                         title: str = "", **extras: Any) -> bytes:
+    """The scatter alone, as PNG bytes (the W&B sweep run's frontier plot); ``extras`` are
+    ``draw_frontier``'s keywords (directions, collapsed, chance, test, lam, dense)."""
     fig = new_figure(6.5, 4.5)
-    draw_frontier(fig.add_subplot(1, 1, 1), frontier, dominated, x_metric, y_metric, title)
+    draw_frontier(fig.add_subplot(1, 1, 1), frontier, dominated, x_metric, y_metric, title,
+                  **extras)
     fig.tight_layout()
     return png_bytes(fig)
