@@ -99,3 +99,18 @@ def test_without_replicates_the_interval_has_zero_width_and_best_at_sparsity():
     best = best_at_sparsity(groups, "val_acc", "param_sparsity", [0.4, 0.8, 0.95])
     assert [(x.group, x.mean) for x in best[:2]] == [("a", 0.95), ("b", 0.90)]
     assert best[2].group is None and math.isnan(best[2].mean)
+
+
+def test_single_seed_configurations_stay_out_of_a_replicated_frontier(tmp_path):
+    """A lucky one-seed configuration must not sit on a frontier of three-seed means."""
+    from demp.results.replicated import replicated_document
+
+    a, ar = config("a", [(0.95, 0.50), (0.93, 0.50), (0.91, 0.50)])   # mean 0.93
+    lucky = rec("lucky", 0.94, 0.50)                                   # one seed, above the mean
+    groups = group_stats([a, lucky], ar, M)
+    doc = replicated_document(groups, M, D, [0.1, 0.0], "s")
+    rows = {r["group"]: r for r in doc["rows"]}
+    assert rows["a"]["on_frontier"] and rows["a"]["replicated"]
+    assert not rows["lucky"]["on_frontier"] and not rows["lucky"]["replicated"]
+    assert doc["configurations"] == 1 and doc["not_replicated"] == 1
+    assert doc["hypervolume_of_means"] == pytest.approx((0.93 - 0.1) * 0.5)

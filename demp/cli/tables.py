@@ -173,6 +173,9 @@ def print_replicated(outcome: SweepOutcome) -> None:
         table.add_row(r["group"], str(r["seeds"]), *cells,
                       "frontier" if r["on_frontier"] else "not separable")
     console.print(table)
+    if doc["not_replicated"]:
+        console.print(f"{doc['not_replicated']} configuration(s) with one seed are left out of "
+                      f"the frontier of means (not replicated)", highlight=False)
     console.print(f"files: {path.with_suffix('.csv')}, {path}, {path.with_suffix('.png')}",
                   highlight=False)
 

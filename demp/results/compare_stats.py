@@ -3,7 +3,8 @@ seeds, the probability that one sweep's hypervolume exceeds another's, and each 
 accuracy at chosen sparsity levels with its interval (``demp sweep compare``).
 
 The hypervolume here is that of each sweep's configurations at their means over seeds
-(``demp.results.replicates``), under the comparison's common reference point; the bootstrap
+(``demp.results.replicates``; only the replicated ones when a sweep has replicates), under the
+comparison's common reference point; the bootstrap
 resamples each configuration's seeds (``demp.results.bootstrap``). A sweep without replicates has
 one seed per configuration, hence zero-width intervals and probabilities of 0, ½ or 1: the table
 says "1 seed" so that nobody reads certainty into them.
@@ -20,7 +21,7 @@ from demp.results.bootstrap import (
     probability_greater,
 )
 from demp.results.compare import Comparison
-from demp.results.replicates import GroupStats, group_stats, mean_hypervolume
+from demp.results.replicates import GroupStats, group_stats, mean_hypervolume, replicated_only
 
 
 @dataclass
@@ -56,7 +57,8 @@ def uncertainty(c: Comparison, levels: list[float] = (), draws: int = DRAWS,
     sweeps = []
     for k, e in enumerate(c.entries):
         o = e.outcome
-        groups = group_stats(e.counted, o.replicates, [*c.metrics, *extra], o.spec.base.seed)
+        groups = replicated_only(group_stats(e.counted, o.replicates, [*c.metrics, *extra],
+                                             o.spec.base.seed))
         samples = hypervolume_draws(groups, c.metrics, c.directions, c.reference, draws,
                                     seed + k)
         best = best_at_sparsity(groups, accuracy, sparsity, list(levels)) if levels else []

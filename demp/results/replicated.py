@@ -22,7 +22,7 @@ from demp.results.bootstrap import hypervolume_draws, percentile_interval
 from demp.results.plot import axes_metrics, label, new_figure, save_png
 from demp.results.records import jsonable
 from demp.results.replicates import (
-    GroupStats, group_stats, mean_hypervolume, replicated_frontier,
+    GroupStats, group_stats, mean_hypervolume, replicated_frontier, replicated_only,
 )
 
 
@@ -30,11 +30,16 @@ def replicated_document(groups: list[GroupStats], metrics: list[str], directions
                         reference: list[float], name: str) -> dict[str, Any]:
     """What the CSV, JSON and plot show: per-configuration spreads, frontier of means, and the
     mean frontier's hypervolume with its bootstrap interval over seeds."""
-    members = replicated_frontier(groups, metrics, directions)
-    draws = hypervolume_draws(groups, metrics, directions, reference)
+    judged = replicated_only(groups)
+    for g in groups:
+        g.on_frontier = g.not_separable = False
+    members = replicated_frontier(judged, metrics, directions)
+    draws = hypervolume_draws(judged, metrics, directions, reference)
+    counted = {g.group for g in judged}
     rows = []
-    for g in sorted(groups, key=lambda g: (not g.on_frontier, g.group)):
+    for g in sorted(groups, key=lambda g: (not g.on_frontier, g.group not in counted, g.group)):
         row: dict[str, Any] = {"group": g.group, "seeds": len(g.records),
+                               "replicated": g.group in counted,
                                "on_frontier": g.on_frontier, "not_separable": g.not_separable}
         for m in metrics:
             s = g.spreads[m]
@@ -46,7 +51,8 @@ def replicated_document(groups: list[GroupStats], metrics: list[str], directions
         rows.append(row)
     return {"sweep": name, "objectives": [{"metric": m, "direction": d}
                                           for m, d in zip(metrics, directions)],
-            "reference_point": reference, "configurations": len(groups),
+            "reference_point": reference, "configurations": len(judged),
+            "not_replicated": len(groups) - len(judged),
             "frontier_size": len(members),
             "hypervolume_of_means": mean_hypervolume(members, metrics, directions, reference),
             "hypervolume_interval": list(percentile_interval(draws)) if groups else None,
@@ -75,7 +81,7 @@ def replicated_figure(doc: dict[str, Any]) -> Any:
     fig = new_figure(7, 5)
     ax = fig.add_subplot(1, 1, 1)
     for r in doc["rows"]:
-        if f"{x_m}_mean" not in r:
+        if f"{x_m}_mean" not in r or not r["replicated"]:
             continue
         x, y = r[f"{x_m}_mean"], r[f"{y_m}_mean"]
         xerr = [[x - r[f"{x_m}_ci_low"]], [r[f"{x_m}_ci_high"] - x]]

@@ -115,6 +115,18 @@ def group_stats(trials: list[TrialRecord], replicates: list[TrialRecord],
     return out
 
 
+def replicated_only(groups: list[GroupStats]) -> list[GroupStats]:
+    """The configurations that ran on more than one seed, when any did (else all of them).
+
+    With ``stage: frontier`` only the search's frontier is replicated; a configuration with one
+    seed beside means of three would be judged on a single draw of the noise the means average
+    out (a lucky seed lands on the frontier of means), and its zero-width interval would make it
+    look certain. So frontiers of means, their hypervolume and its bootstrap use the replicated
+    configurations; the others are listed as not replicated."""
+    replicated = [g for g in groups if len(g.records) > 1]
+    return replicated or list(groups)
+
+
 def _signs(directions: list[str]) -> np.ndarray:
     return np.array([1.0 if d == "maximize" else -1.0 for d in directions])
 
@@ -158,4 +170,4 @@ def mean_hypervolume(groups: list[GroupStats], metrics: list[str], directions: l
 
 
 __all__ = ["GroupStats", "Spread", "group_of", "group_stats", "mean_hypervolume",
-           "replicated_frontier", "t975"]
+           "replicated_frontier", "replicated_only", "t975"]
