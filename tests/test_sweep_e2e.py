@@ -202,7 +202,8 @@ def flaky_trial(config: dict[str, Any]) -> None:
 
 def test_failing_trials_are_recorded_with_reasons_and_the_sweep_goes_on(tmp_path, ray_address):
     data = make_spec(tmp_path, "fail", trials=4, retries=1, sampler={"name": "grid", "seed": 0})
-    data["base"].update(divergence_loss=1e308)
+    # a checkpoint at every evaluation (the default is by time), so the crash resumes at 30
+    data["base"].update(divergence_loss=1e308, checkpoint_period_s=0)
     data["base"]["data"]["data_dir"] = str(tmp_path / "no-cifar-here")
     data["space"] = {"optimizer.lr": {"choices": [0.03, 1e30]},
                      "data.name": {"choices": ["digits", "cifar10"]}}

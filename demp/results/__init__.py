@@ -35,6 +35,7 @@ from demp.results.frontier import (
     SUMMARY_METRICS, Frontier, compute_frontier, frontier_document, frontier_rows, trial_rows,
     write_frontier_files,
 )
+from demp.results.history import read_trial_history, trial_history
 from demp.results.outcome import SweepOutcome, finalize, load_sweep
 from demp.results.plot import frontier_figure, plot_frontier
 from demp.results.records import TrialLog, TrialRecord, classify, counts
@@ -48,6 +49,6 @@ __all__ = [
     "crowding_distance", "export_trial", "finalize", "find_record", "fmt", "frontier_document",
     "frontier_figure", "frontier_rows", "hypervolume", "hypervolume_history", "is_finite",
     "load_sweep", "non_dominated_sort", "plot_comparison", "plot_frontier", "read_history",
-    "trial_dir",
+    "read_trial_history", "trial_dir", "trial_history",
     "trial_rows", "write_frontier_files", "write_report",
 ]

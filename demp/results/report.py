@@ -11,10 +11,10 @@ Sources, all in the sweep directory (so a report can be written next to a runnin
 
 - ``trials.jsonl`` / the spec, through ``demp.results.load_sweep``: trials, frontier,
   hypervolume history;
-- ``ray/trial_<id>/result.json``: every record a trial reported to Ray Tune, one JSON line per
-  evaluation, flat keys (``lam``, ``sigma``, ``lr``, ``live_units/<group>``,
-  ``dead_fraction/<group>``; see ``demp.sweep.trial.ReportToTune``). A trial that was retried or
-  resumed reports some steps again; the last record of each step wins.
+- every evaluation of each trial, through ``demp.results.history`` (the trial's own
+  ``metrics.jsonl``, or Ray's ``result.json`` for older sweeps), flat keys (``lam``, ``sigma``,
+  ``lr``, ``live_units/<group>``, ``dead_fraction/<group>``). A trial that was retried or
+  resumed records some steps again; the last record of each step wins.
 
 The frontier figure is ``demp.results.plot``'s (the one frontier plotter); heat maps and
 schedules are ``demp.results.figures``' (the ones the W&B trial runs log).
@@ -25,7 +25,6 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import html
-import json
 import math
 import re
 from dataclasses import dataclass, field
@@ -34,6 +33,7 @@ from typing import Any
 
 from demp.results.figures import ScheduleSeries, live_units_heatmap, schedules_figure
 from demp.results.frontier import frontier_rows
+from demp.results.history import read_trial_history, trial_directory
 from demp.results.outcome import SweepOutcome, load_sweep
 from demp.results.plot import frontier_figure, png_bytes
 from demp.results.records import TrialRecord
@@ -81,26 +81,12 @@ class TrialHistory:
 
 def trial_dir(outcome: SweepOutcome, record: TrialRecord) -> Path:
     """The Ray trial directory: the checkpoint's parent, else ``ray/trial_<id>``."""
-    if record.checkpoint and Path(record.checkpoint).parent.is_dir():
-        return Path(record.checkpoint).parent
-    return outcome.paths.ray / f"trial_{record.trial_id}"
+    return trial_directory(outcome.paths, record)
 
 
 def read_history(directory: Path, trial_id: str) -> TrialHistory:
-    """The evaluations a trial reported (``result.json``), deduplicated by step."""
-    by_step: dict[int, dict[str, Any]] = {}
-    path = directory / RESULT_FILE
-    if path.is_file():
-        for line in path.read_text().splitlines():
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError:
-                continue  # a line torn by a killed trial
-            if rec.get("replayed") or rec.get("failed") or "step" not in rec:
-                continue
-            rec.pop("config", None)
-            by_step[int(rec["step"])] = rec
-    return TrialHistory(trial_id, [by_step[s] for s in sorted(by_step)])
+    """The evaluations a trial recorded (``demp.results.history``), deduplicated by step."""
+    return TrialHistory(trial_id, read_trial_history(directory))
 
 
 # ------------------------------------------------------------------------------ figures

@@ -14,6 +14,8 @@ says it is not finished; its replay records it). The record is rebuilt from, in 
 - Ray's experiment snapshot (last result, checkpoint, failures) when it knows the trial;
 - else the trial's own directory, ``ray/trial_<id>/``: the last line of ``result.json`` and the
   newest ``checkpoint_*/record.json``, which survive a lost snapshot;
+- Ray's results are slim (``demp.sweep.reporting``): the full record of the same step comes from
+  the checkpoint's ``record.json`` or the trial's ``metrics.jsonl``;
 - else the Optuna study alone: status, reason, parameters and objective values (``ray/`` gone).
 
 Its status and reason are those Optuna was told, so the study, trials.jsonl and the frontier
@@ -35,7 +37,7 @@ import optuna
 from demp.results.records import TrialLog, TrialRecord
 from demp.spec.layout import SweepPaths
 from demp.spec.schema import SweepSpec
-from demp.sweep.trial import RECORD_FILE
+from demp.sweep.reporting import RECORD_FILE, full_result
 
 TERMINAL = ("TERMINATED", "ERROR")
 _STATUS = {optuna.trial.TrialState.COMPLETE: "complete",
@@ -109,7 +111,7 @@ def record_from(spec: SweepSpec, paths: SweepPaths, ot: optuna.trial.FrozenTrial
         if not result:
             result = newest[1]
             sources.append(f"ray/{trial_dir.name}/{newest[0].name}")
-    result.pop("config", None)
+    result = full_result(result, trial_dir, checkpoint)  # Ray's results are slim since #17
     status = ot.user_attrs.get("status") or _STATUS[ot.state]
     metrics = dict(result)
     if ot.state == optuna.trial.TrialState.COMPLETE and ot.values is not None:

@@ -49,7 +49,7 @@ from demp.spec.schema import SweepSpec
 from demp.sweep.ledger_repair import TERMINAL
 from demp.sweep.monitor import error_reason
 from demp.sweep.search import TARGET_CONSTRAINT, make_sampler, tell
-from demp.sweep.trial import RECORD_FILE, read_record
+from demp.sweep.reporting import RECORD_FILE, read_record
 
 logger = logging.getLogger(__name__)
 
