@@ -200,6 +200,16 @@ def flaky_trial(config: dict[str, Any]) -> None:
     demp_trial(config, callbacks=[_CrashOnce()] if crash else None)
 
 
+def crash_once_trial(config: dict[str, Any]) -> None:
+    """demp_trial, except the lr 0.03 trial crashes at step 30 on its first attempt, whether or
+    not it had a checkpoint to restart from (a marker file in the sweep directory says)."""
+    marker = Path(config["sweep_dir"], f"crashed-{config['optuna_trial']}")
+    crash = config["params"]["optimizer.lr"] == 0.03 and not marker.exists()
+    if crash:
+        marker.touch()
+    demp_trial(config, callbacks=[_CrashOnce()] if crash else None)
+
+
 def test_failing_trials_are_recorded_with_reasons_and_the_sweep_goes_on(tmp_path, ray_address):
     data = make_spec(tmp_path, "fail", trials=4, retries=1, sampler={"name": "grid", "seed": 0})
     # a checkpoint at every evaluation (the default is by time), so the crash resumes at 30
@@ -246,7 +256,7 @@ def test_by_default_a_trial_reports_once_checkpoints_at_its_end_and_keeps_its_hi
     data = make_spec(tmp_path, "lean", trials=2, retries=1, sampler={"name": "grid", "seed": 0})
     data["space"] = {"optimizer.lr": {"choices": [0.03, 0.02]},
                      "data.name": {"choices": ["digits"]}}
-    outcome = run_sweep(validate_spec(data), trainable=flaky_trial)
+    outcome = run_sweep(validate_spec(data), trainable=crash_once_trial)
     got = check_agreement(outcome.paths, "lean", planned=2)
     from demp.results import trial_history
 
