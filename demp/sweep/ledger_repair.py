@@ -96,6 +96,12 @@ def record_from(spec: SweepSpec, paths: SweepPaths, ot: optuna.trial.FrozenTrial
     failures = 0
     if ray_trial is not None:
         result = dict(ray_trial.last_result or {})
+        logged = last_result(trial_dir) or {}
+        if _order(logged) > _order(result):
+            # Ray's snapshot lags its results (few reports force a snapshot since #17): the
+            # trial's result.json holds the newer last result.
+            result = logged
+            sources.append(f"ray/{trial_dir.name}/result.json")
         ckpt = ray_trial.checkpoint
         checkpoint = ckpt.path if ckpt is not None and Path(ckpt.path).exists() else None
         params = dict((ray_trial.config or {}).get("params") or params)
@@ -128,6 +134,10 @@ def record_from(spec: SweepSpec, paths: SweepPaths, ot: optuna.trial.FrozenTrial
         violation=None if violation is None or not math.isfinite(float(violation))
         else float(violation),
         rebuilt_from=" + ".join(sources))
+
+
+def _order(result: dict[str, Any]) -> tuple[int, float]:
+    return int(result.get("training_iteration") or 0), float(result.get("timestamp") or 0)
 
 
 def last_result(trial_dir: Path) -> dict[str, Any] | None:
