@@ -281,6 +281,9 @@ class TrainConfig(StrictModel):
     checkpoint_interval: Steps | None = Field(
         None, description="Steps between checkpoints in output_dir (default: at each eval)."
     )
+    checkpoint_period_s: Annotated[float, Field(ge=0, le=1e9, allow_inf_nan=False)] | None = Field(
+        None, description="Seconds between checkpoints when checkpoint_interval is unset "
+        "(default: at each eval for `demp train`, 60 s in a sweep trial; 0: at each eval).")
     baseline: BaselineConfig = Field(default_factory=BaselineConfig)
 
     @model_validator(mode="after")

@@ -1,4 +1,9 @@
-"""Datasets: digits (embedded in scikit-learn), CIFAR-10/100, an ImageNet folder, synthetic tensors.
+"""Datasets: digits (embedded), CIFAR-10/100, an ImageNet folder, synthetic tensors.
+
+Digits is scikit-learn's ``load_digits`` (1,797 8×8 images, values 0..16), shipped as
+``demp/data_files/digits.npz`` (uint8, 45 kB) and read with numpy: importing
+``sklearn.datasets`` took ≈ 2 s of every fresh trial worker (issue #17).
+``tests/test_data.py`` checks the file equals scikit-learn's data.
 
 Batches are a pure function of (seed, step): the epoch's permutation comes from a generator seeded
 by (seed, epoch) and augmentation from one seeded by (seed, step). That is what makes a resumed run
@@ -17,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -180,12 +186,19 @@ def _split(n: int, fraction: float, g: torch.Generator) -> tuple[Tensor, Tensor]
     return perm[k:], perm[:k]
 
 
-def _digits(cfg: DataConfig, device: torch.device) -> Data:
-    from sklearn.datasets import load_digits
+DIGITS_FILE = Path(__file__).parent / "data_files" / "digits.npz"
 
-    d = load_digits()
-    x = torch.tensor(d.images, dtype=torch.float32).unsqueeze(1)  # (N, 1, 8, 8), values 0..16
-    y = torch.tensor(d.target, dtype=torch.long)
+
+def digits_arrays() -> tuple[np.ndarray, np.ndarray]:
+    """scikit-learn's digits: images (1797, 8, 8) and targets, both uint8."""
+    with np.load(DIGITS_FILE) as f:
+        return f["images"], f["target"]
+
+
+def _digits(cfg: DataConfig, device: torch.device) -> Data:
+    images, target = digits_arrays()
+    x = torch.tensor(images, dtype=torch.float32).unsqueeze(1)  # (N, 1, 8, 8), values 0..16
+    y = torch.tensor(target, dtype=torch.long)
     g = _generator(cfg.split_seed, 7)
     train_idx, test_idx = _split(len(y), 0.2, g)
     fit_idx, val_idx = _split(len(train_idx), cfg.val_fraction, g)

@@ -57,6 +57,7 @@ OFFLINE_SWEEP_BASE = {
     "model": {"name": "mlp", "hidden": [16, 16]}, "data": {"name": "digits"},
     "optimizer": {"lr": 0.03}, "max_steps": 60, "eval_interval": 15, "threads": 1,
     "device": "cpu", "demp": {"death": {"prune_interval": 15}, "noise": {"peak": 1e-3}},
+    "checkpoint_period_s": 0,  # a checkpoint at every evaluation, so the crash resumes at step 30
 }
 
 

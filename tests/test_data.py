@@ -96,3 +96,30 @@ def test_imagefolder_data_trains(tmp_path):
 def test_missing_cifar_names_the_field(tmp_path):
     with pytest.raises(FileNotFoundError, match="data.data_dir"):
         build_data(DataConfig(name="cifar10", data_dir=tmp_path))
+
+
+def test_shipped_digits_equal_scikit_learns_data_and_split():
+    """digits.npz is load_digits() exactly, and the splits built from it are the ones built from
+    scikit-learn's arrays (the data and split every earlier sweep used)."""
+    from sklearn.datasets import load_digits
+
+    from demp import data as data_module
+
+    ref = load_digits()
+    images, target = data_module.digits_arrays()
+    assert images.shape == ref.images.shape == (1797, 8, 8)
+    assert np.array_equal(images.astype(np.float64), ref.images)
+    assert np.array_equal(target.astype(np.int64), ref.target)
+
+    cfg = DataConfig(name="digits", val_fraction=0.2, split_seed=3)
+    shipped = build_data(cfg)
+    original = data_module.digits_arrays
+    try:
+        data_module.digits_arrays = lambda: (ref.images, ref.target)
+        from_sklearn = build_data(cfg)
+    finally:
+        data_module.digits_arrays = original
+    for a, b in ((shipped.train_x, from_sklearn.train_x), (shipped.train_y, from_sklearn.train_y),
+                 (shipped.val.x, from_sklearn.val.x), (shipped.test.y, from_sklearn.test.y),
+                 (shipped.norm.mean, from_sklearn.norm.mean), (shipped.norm.std, from_sklearn.norm.std)):
+        assert torch.equal(a, b)

@@ -82,7 +82,8 @@ def sweep_spec(shared: Path) -> dict:
         "name": SWEEP, "output_root": str(shared / "sweeps"),
         "base": {"model": {"name": "mlp", "hidden": [32, 32]}, "data": {"name": "digits"},
                  "optimizer": {"lr": 0.03}, "max_steps": 600, "eval_interval": 50,
-                 "threads": 1, "device": "cpu", "demp": {"death": {"prune_interval": 50}}},
+                 "threads": 1, "device": "cpu", "demp": {"death": {"prune_interval": 50}},
+                 "checkpoint_period_s": 0},  # a checkpoint at every evaluation
         "space": {"demp.regularizer.peak": {"low": 1e-3, "high": 3.0, "log": True}},
         "trials": TRIALS, "max_concurrent": 2, "retries": 2,
         "sampler": {"name": "random", "seed": 0},

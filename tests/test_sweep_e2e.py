@@ -209,9 +209,20 @@ def flaky_trial(config: dict[str, Any]) -> None:
     demp_trial(config, callbacks=[_CrashOnce()] if crash else None)
 
 
+def crash_once_trial(config: dict[str, Any]) -> None:
+    """demp_trial, except the lr 0.03 trial crashes at step 30 on its first attempt, whether or
+    not it had a checkpoint to restart from (a marker file in the sweep directory says)."""
+    marker = Path(config["sweep_dir"], f"crashed-{config['optuna_trial']}")
+    crash = config["params"]["optimizer.lr"] == 0.03 and not marker.exists()
+    if crash:
+        marker.touch()
+    demp_trial(config, callbacks=[_CrashOnce()] if crash else None)
+
+
 def test_failing_trials_are_recorded_with_reasons_and_the_sweep_goes_on(tmp_path, ray_address):
     data = make_spec(tmp_path, "fail", trials=4, retries=1, sampler={"name": "grid", "seed": 0})
-    data["base"].update(divergence_loss=1e308)
+    # a checkpoint at every evaluation (the default is by time), so the crash resumes at 30
+    data["base"].update(divergence_loss=1e308, checkpoint_period_s=0)
     data["base"]["data"]["data_dir"] = str(tmp_path / "no-cifar-here")
     data["space"] = {"optimizer.lr": {"choices": [0.03, 1e30]},
                      "data.name": {"choices": ["digits", "cifar10"]}}
@@ -243,6 +254,32 @@ def test_failing_trials_are_recorded_with_reasons_and_the_sweep_goes_on(tmp_path
     assert outcome.frontier.hypervolume == pytest.approx(
         (retried.metrics["val_acc"] - 0.1) * retried.metrics["param_sparsity"], abs=1e-12)
     assert outcome.counts == {"complete": 1, "truncated": 0, "failed": 3}
+
+
+def test_by_default_a_trial_reports_once_checkpoints_at_its_end_and_keeps_its_history(
+        tmp_path, ray_address):
+    """The default cadence (issue #17): no early stopping, so one slim report and one checkpoint
+    per trial; every evaluation is in the trial's metrics.jsonl; trials.jsonl keeps the full final
+    record; no CSV / TensorBoard files. A trial that crashes before its first (time-based)
+    checkpoint is retried from the start and completes."""
+    data = make_spec(tmp_path, "lean", trials=2, retries=1, sampler={"name": "grid", "seed": 0})
+    data["space"] = {"optimizer.lr": {"choices": [0.03, 0.02]},
+                     "data.name": {"choices": ["digits"]}}
+    outcome = run_sweep(validate_spec(data), trainable=crash_once_trial)
+    got = check_agreement(outcome.paths, "lean", planned=2)
+    from demp.results import trial_history
+
+    for r in got["records"].values():
+        trial_dir = outcome.paths.trial_dir(r.trial_id)
+        assert r.status == "complete" and r.metrics["step"] == 60
+        assert len((trial_dir / "result.json").read_text().splitlines()) == 1
+        assert len(list(trial_dir.glob("checkpoint_*"))) == 1
+        assert not list(trial_dir.glob("progress.csv")) + list(trial_dir.glob("events.out.*"))
+        assert [h["step"] for h in trial_history(outcome.paths, r).records] == [15, 30, 45, 60]
+        assert {"live_units/fc0", "dead_fraction/fc1", "lam"} <= set(r.metrics)  # full record
+        assert "live_units/fc0" not in got["ray"][r.trial_id].last_result         # slim in Ray
+        crashed = r.params["optimizer.lr"] == 0.03
+        assert (r.failures, r.metrics["resumed_from_step"]) == ((1, 0) if crashed else (0, 0))
 
 
 def test_early_stopped_trials_are_truncated_and_kept_off_the_frontier(tmp_path, ray_address):

@@ -20,7 +20,7 @@ import pytest
 import ray.cloudpickle
 from conftest import CRASHING_TRIAL, SENTINEL_KEY, keyed_trial, offline_sweep_spec
 
-from demp.results import TrialLog
+from demp.results import TrialLog, read_trial_history
 from demp.spec import validate_spec
 from demp.sweep import resume_sweep, run_sweep
 from demp.sweep.trial import demp_trial, trial_config
@@ -38,12 +38,9 @@ TIMING = {"step_time", "train_time"}
 
 
 def reported(paths: Any, trial_id: str) -> dict[int, dict[str, Any]]:
-    """What a trial reported to Ray Tune, by step (a retried attempt re-reports some steps)."""
-    out: dict[int, dict[str, Any]] = {}
-    for line in (paths.ray / f"trial_{trial_id}" / "result.json").read_text().splitlines():
-        rec = json.loads(line)
-        out[int(rec["step"])] = rec
-    return out
+    """What a trial recorded at each evaluation, by step (a retried attempt re-records some
+    steps): its own metrics.jsonl since Ray Tune receives only a few slim results (#17)."""
+    return {int(r["step"]): r for r in read_trial_history(paths.trial_dir(trial_id))}
 
 
 def runs_of(root: Path, run_id: str) -> list[OfflineRun]:

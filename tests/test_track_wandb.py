@@ -341,7 +341,7 @@ def test_auto_mode(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     for var in ("WANDB_MODE", "WANDB_API_KEY", "WANDB_IDENTITY_TOKEN_FILE", "WANDB_BASE_URL"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("NETRC", str(tmp_path / "netrc"))
-    assert track.resolve_mode("auto") == "offline"
+    assert track.resolve_mode("auto") == "disabled"  # no key: no runs (offline only if asked)
     assert not track.api_key_configured()
 
     from wandb.sdk.lib import urls

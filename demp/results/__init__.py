@@ -45,8 +45,8 @@ from demp.results.frontier import (
     SUMMARY_METRICS, Frontier, compute_frontier, frontier_document, frontier_rows, trial_rows,
     write_frontier_files,
 )
+from demp.results.history import TrialHistory, read_trial_history, trial_history
 from demp.results.outcome import SweepOutcome, finalize, load_sweep
-from demp.results.history import TrialHistory, trial_history
 from demp.results.plot import draw_frontier, frontier_figure, plot_frontier
 from demp.results.records import TrialLog, TrialRecord, classify, counts
 from demp.results.report import write_report
@@ -63,7 +63,7 @@ __all__ = [
     "export_trial", "finalize", "find_record", "fmt", "frontier_document", "frontier_figure",
     "frontier_points", "frontier_rows", "hypervolume", "hypervolume_history", "is_collapsed",
     "is_dense", "is_finite", "load_sweep", "non_dominated_sort", "plot_comparison",
-    "plot_frontier", "schedule_curves", "split_collapsed", "staircase", "sweep_collapsed",
+    "plot_frontier", "read_trial_history", "schedule_curves", "split_collapsed", "staircase", "sweep_collapsed",
     "sweep_frontier_points", "trial_history", "trial_rows", "trial_schedules",
     "trial_train_config", "write_frontier_files", "write_report",
 ]

@@ -8,8 +8,10 @@ A sweep directory is self-contained, so ``demp sweep resume DIR`` needs nothing 
       optuna.journal   the Optuna study (JournalStorage) unless spec.storage names a database;
                        ``demp sweep dashboard <dir>`` (optuna-dashboard) reads it live
       ray/             the Ray Tune experiment: tuner.pkl, experiment_state-*.json, searcher
-                       state, and one ``trial_<id>/`` per trial (result.json, progress.csv,
-                       error.txt, ``checkpoint_NNNNNN/`` = checkpoint.pt + record.json)
+                       state, and one ``trial_<id>/`` per trial: Ray's result.json (the
+                       few results reported to Tune) and error.txt, the trial's own
+                       metrics.jsonl (every evaluation, full record) and prune_events.jsonl,
+                       ``checkpoint_NNNNNN/`` = checkpoint.pt + record.json
       trials.jsonl     one line per trial that ended: complete | truncated | failed (+ reason),
                        its parameters, final metrics and checkpoint; the frontier's source
       frontier.csv     the current Pareto frontier (complete trials only), one row per trial
@@ -121,6 +123,11 @@ class SweepPaths:
     @property
     def report(self) -> Path:
         return self.root / REPORT_DIR
+
+    def trial_dir(self, trial_id: str) -> Path:
+        """Ray's directory of one trial (``trial_dirname_creator``), where the trial also keeps
+        its own per-evaluation files (``metrics.jsonl``, ``prune_events.jsonl``)."""
+        return self.ray / f"trial_{trial_id}"
 
     def export_dir(self, trial_id: str) -> Path:
         return self.root / "exports" / trial_id

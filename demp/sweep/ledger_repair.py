@@ -14,6 +14,8 @@ says it is not finished; its replay records it). The record is rebuilt from, in 
 - Ray's experiment snapshot (last result, checkpoint, failures) when it knows the trial;
 - else the trial's own directory, ``ray/trial_<id>/``: the last line of ``result.json`` and the
   newest ``checkpoint_*/record.json``, which survive a lost snapshot;
+- Ray's results are slim (``demp.sweep.reporting``): the full record of the same step comes from
+  the checkpoint's ``record.json`` or the trial's ``metrics.jsonl``;
 - else the Optuna study alone: status, reason, parameters and objective values (``ray/`` gone).
 
 Its status and reason are those Optuna was told, so the study, trials.jsonl and the frontier
@@ -35,7 +37,7 @@ import optuna
 from demp.results.records import TrialLog, TrialRecord
 from demp.spec.layout import SweepPaths
 from demp.spec.schema import SweepSpec
-from demp.sweep.trial import RECORD_FILE
+from demp.sweep.reporting import RECORD_FILE, full_result
 
 TERMINAL = ("TERMINATED", "ERROR")
 _STATUS = {optuna.trial.TrialState.COMPLETE: "complete",
@@ -94,6 +96,12 @@ def record_from(spec: SweepSpec, paths: SweepPaths, ot: optuna.trial.FrozenTrial
     failures = 0
     if ray_trial is not None:
         result = dict(ray_trial.last_result or {})
+        logged = last_result(trial_dir) or {}
+        if _order(logged) > _order(result):
+            # Ray's snapshot lags its results (few reports force a snapshot since #17): the
+            # trial's result.json holds the newer last result.
+            result = logged
+            sources.append(f"ray/{trial_dir.name}/result.json")
         ckpt = ray_trial.checkpoint
         checkpoint = ckpt.path if ckpt is not None and Path(ckpt.path).exists() else None
         params = dict((ray_trial.config or {}).get("params") or params)
@@ -109,7 +117,7 @@ def record_from(spec: SweepSpec, paths: SweepPaths, ot: optuna.trial.FrozenTrial
         if not result:
             result = newest[1]
             sources.append(f"ray/{trial_dir.name}/{newest[0].name}")
-    result.pop("config", None)
+    result = full_result(result, trial_dir, checkpoint)  # Ray's results are slim since #17
     status = ot.user_attrs.get("status") or _STATUS[ot.state]
     metrics = dict(result)
     if ot.state == optuna.trial.TrialState.COMPLETE and ot.values is not None:
@@ -126,6 +134,10 @@ def record_from(spec: SweepSpec, paths: SweepPaths, ot: optuna.trial.FrozenTrial
         violation=None if violation is None or not math.isfinite(float(violation))
         else float(violation),
         rebuilt_from=" + ".join(sources))
+
+
+def _order(result: dict[str, Any]) -> tuple[int, float]:
+    return int(result.get("training_iteration") or 0), float(result.get("timestamp") or 0)
 
 
 def last_result(trial_dir: Path) -> dict[str, Any] | None:

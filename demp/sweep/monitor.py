@@ -26,6 +26,7 @@ from demp.results.frontier import (
 from demp.results.records import TrialLog, TrialRecord, classify, counts
 from demp.spec.layout import SweepPaths
 from demp.spec.schema import SweepSpec
+from demp.sweep.reporting import full_result
 
 logger = logging.getLogger(__name__)
 
@@ -116,11 +117,13 @@ class SweepMonitor:
             self.wandb.finish(exit_code=exit_code)
 
     def record(self, trial: Any, errored: bool) -> None:
-        result = {k: v for k, v in (trial.last_result or {}).items() if k != "config"}
+        checkpoint = trial.checkpoint
+        # Ray holds the slim result; the ledger keeps the trial's full record of that step.
+        result = full_result(trial.last_result or {}, self.paths.trial_dir(trial.trial_id),
+                             checkpoint.path if checkpoint else None)
         status, reason = classify(result, errored, self.spec.metrics)
         if errored:
             reason = error_reason(trial)
-        checkpoint = trial.checkpoint
         params = dict(trial.config.get("params") or {})
         violation = (self.spec.constraint_violation(params, result)
                      if status == "complete" else None)
@@ -174,10 +177,11 @@ def error_reason_of(trial_id: str) -> str | None:
 
 def sweep_run_logger(spec: SweepSpec, paths: SweepPaths) -> Any | None:
     """The sweep's W&B run (files in ``<sweep dir>/wandb/``), or None when W&B is disabled."""
-    if spec.wandb.mode == "disabled":
+    from demp.track.wandb import resolve_mode, settings_kwargs
+
+    if resolve_mode(spec.wandb.mode) == "disabled":
         return None
     from demp.track.sweep_run import SweepRunLogger
-    from demp.track.wandb import settings_kwargs
 
     return SweepRunLogger(spec.name, **settings_kwargs(spec.wandb), dir=paths.root, silent=True,
                           config={"spec": spec.model_dump(mode="json")})

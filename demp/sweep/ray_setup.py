@@ -21,6 +21,8 @@ from demp.spec.schema import SweepSpec
 # Ray's experiment snapshot period (s) unless the user set TUNE_GLOBAL_CHECKPOINT_S: short, as
 # the snapshot is small and a lagging one is what a killed driver has to reconcile.
 SNAPSHOT_PERIOD_S = "2"
+# Ray's config variable for the nice value of the workers a raylet starts (read at ray.init).
+WORKER_NICENESS_ENV = "RAY_worker_niceness"
 
 
 def init_ray(spec: SweepSpec) -> bool:
@@ -29,6 +31,9 @@ def init_ray(spec: SweepSpec) -> bool:
         return False
     quiet = dict(include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
     if effective_address(spec.ray.address) is None:  # else join it (RAY_ADDRESS in a Ray job)
+        # Ray starts workers at nice 15 (its ``worker_niceness``), a cluster default that on
+        # the user's own machine lets every other process starve the trials.
+        os.environ.setdefault(WORKER_NICENESS_ENV, "0")
         ray.init(num_cpus=spec.ray.num_cpus, num_gpus=spec.ray.num_gpus, **quiet)
         if ray.util.get_node_ip_address() != "127.0.0.1":
             ray.shutdown()
@@ -51,6 +56,8 @@ def driver_env(display: bool) -> None:
     """Driver-side settings, read by Tune when the Tuner starts (user values win)."""
     os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", SNAPSHOT_PERIOD_S)
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # with verbose=0: Tune prints nothing
+    # No CSV / TensorBoard loggers (the runner adds the JSON one itself).
+    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     # One snapshot per reported checkpoint is intended (see ``demp.sweep.runner``).
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
@@ -58,4 +65,4 @@ def driver_env(display: bool) -> None:
         os.environ.setdefault("TUNE_PRINT_ALL_TRIAL_ERRORS", "0")  # reasons go to trials.jsonl
 
 
-__all__ = ["SNAPSHOT_PERIOD_S", "driver_env", "init_ray"]
+__all__ = ["SNAPSHOT_PERIOD_S", "WORKER_NICENESS_ENV", "driver_env", "init_ray"]

@@ -49,7 +49,7 @@ from demp.spec.schema import SweepSpec
 from demp.sweep.ledger_repair import TERMINAL
 from demp.sweep.monitor import error_reason
 from demp.sweep.search import TARGET_CONSTRAINT, make_sampler, tell
-from demp.sweep.trial import RECORD_FILE, read_record
+from demp.sweep.reporting import RECORD_FILE, read_record
 
 logger = logging.getLogger(__name__)
 
@@ -144,9 +144,11 @@ def reconcile(spec: SweepSpec, paths: SweepPaths, storage: Any, known_to_ray: se
         storage.set_trial_user_attr(storage_id, "status", "lost")
         storage.set_trial_user_attr(storage_id, "reason", LOST_REASON)
         tell(study, t.number, None, optuna.trial.TrialState.FAIL)
-        if spec.sampler.name == "grid":
-            study.enqueue_trial(grid_point(spec, t))
-        then = ("its grid point is queued again" if spec.sampler.name == "grid"
+        point = grid_point(spec, t) if spec.sampler.name == "grid" else None
+        if point is not None:
+            study.enqueue_trial(point)
+        then = ("its grid point is queued again" if point is not None
+                else "no grid point was taken yet" if spec.sampler.name == "grid"
                 else "a new trial takes its place")
         notes.append(f"Optuna trial {t.number} was lost when the driver stopped; "
                      f"marked FAIL ({then})")
@@ -156,7 +158,7 @@ def reconcile(spec: SweepSpec, paths: SweepPaths, storage: Any, known_to_ray: se
     return notes
 
 
-def grid_point(spec: SweepSpec, trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
+def grid_point(spec: SweepSpec, trial: optuna.trial.FrozenTrial) -> dict[str, Any] | None:
     """Every parameter of a lost grid trial's point, to queue it again. A driver killed while the
     trial was still being suggested leaves only some parameters in the study, and GridSampler
     refuses an enqueued trial that lacks one; its ``grid_id`` (or, for a trial that was itself
@@ -169,7 +171,11 @@ def grid_point(spec: SweepSpec, trial: optuna.trial.FrozenTrial) -> dict[str, An
         return {**fixed, **trial.params}
     grid_id = trial.system_attrs.get("grid_id")
     sampler = make_sampler(spec)
-    if grid_id is None or not isinstance(sampler, optuna.samplers.GridSampler):
+    if grid_id is None:
+        # Killed between the trial's creation and the sampler's choice: no grid point was taken
+        # (GridSampler picks among the ids no trial holds), so there is nothing to queue again.
+        return None
+    if not isinstance(sampler, optuna.samplers.GridSampler):
         return dict(trial.params)
     point = dict(zip(sampler._param_names, sampler._all_grids[int(grid_id)]))
     return {**point, **trial.params}

@@ -20,9 +20,11 @@ Ray trial wins) with ``group`` (the search trial it repeats), ``replicate`` (1, 
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 from ray import tune
+from ray.tune.logger import JsonLoggerCallback
 
 from demp.results.outcome import SweepOutcome, load_sweep
 from demp.results.records import TrialLog, TrialRecord, classify
@@ -30,6 +32,7 @@ from demp.spec.layout import SweepPaths
 from demp.spec.schema import SweepSpec
 from demp.sweep.monitor import error_reason
 from demp.sweep.recovery import repair_checkpoints
+from demp.sweep.reporting import full_result
 from demp.sweep.trial import demp_trial, wandb_settings
 
 logger = logging.getLogger(__name__)
@@ -64,7 +67,9 @@ def plan(spec: SweepSpec, outcome: SweepOutcome, seeds: int, stage: str) -> list
 def replicate_trial(config: dict[str, Any]) -> None:
     """``demp_trial`` on the job's parameters (the search trial's, with the replicate's seed)."""
     job = config["job"]
-    demp_trial({**config, "params": job["params"], "optuna_trial": job["number"]})
+    demp_trial({**config, "params": job["params"], "optuna_trial": job["number"],
+                "replicate": {"group": job["group"], "index": job["replicate"],
+                              "seed": job["seed"]}})
 
 
 class ReplicateRecorder:
@@ -84,11 +89,14 @@ class ReplicateRecorder:
 
     def record(self, trial: Any, errored: bool) -> None:
         job = trial.config["job"]
-        result = {k: v for k, v in (trial.last_result or {}).items() if k != "config"}
+        checkpoint = trial.checkpoint
+        # Ray holds the slim result; the ledger keeps the trial's full record of that step.
+        result = full_result(trial.last_result or {},
+                             Path(trial.config["experiment_dir"]) / f"trial_{trial.trial_id}",
+                             checkpoint.path if checkpoint else None)
         status, reason = classify(result, errored, self.spec.metrics)
         if errored:
             reason = error_reason(trial)
-        checkpoint = trial.checkpoint
         rec = TrialRecord(trial_id=trial.trial_id, status=status, reason=reason,
                           params=dict(job["params"]), number=job["number"], metrics=result,
                           failures=trial.num_failures,
@@ -135,7 +143,9 @@ def _fresh_tuner(spec: SweepSpec, paths: SweepPaths, jobs: list[dict[str, Any]],
         tune.with_resources(replicate_trial, {"cpu": spec.resources.cpu,
                                               "gpu": spec.resources.gpu}),
         param_space={"base": spec.base.model_dump(mode="json"), "objectives": spec.metrics,
-                     "wandb": wandb_settings(spec, paths.root),
+                     "wandb": wandb_settings(spec, paths.root), "sweep_dir": str(paths.root),
+                     "experiment_dir": str(paths.ray / name),
+                     "report": {"kind": "final"},   # no scheduler: one report at the end
                      "job": tune.grid_search(jobs)},
         tune_config=tune.TuneConfig(num_samples=1, reuse_actors=True,
                                     max_concurrent_trials=spec.max_concurrent,
@@ -144,7 +154,7 @@ def _fresh_tuner(spec: SweepSpec, paths: SweepPaths, jobs: list[dict[str, Any]],
             name=name, storage_path=str(paths.ray), verbose=0,
             failure_config=tune.FailureConfig(max_failures=spec.retries),
             checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
-            callbacks=[ForwardToRecorder()]))
+            callbacks=[ForwardToRecorder(), JsonLoggerCallback()]))
 
 
 def run_replicates(spec: SweepSpec, paths: SweepPaths, seeds: int, stage: str = "frontier",

@@ -4,10 +4,13 @@
 study in persistent storage (so optuna-dashboard can read it while the sweep runs), and a
 ``tune.Tuner`` whose searcher is Optuna behind ``OptunaSearch`` and a ``ConcurrencyLimiter``.
 Trials are ``demp.sweep.trial.demp_trial`` under ``tune.with_resources``; their configs are plain
-dicts re-validated inside the trial. Ray keeps one checkpoint per trial
-(``CheckpointConfig(num_to_keep=1)``): the latest, which for a finished trial is its final one,
-so a frontier trial never loses it. Each registered checkpoint also forces a snapshot of Ray's
-experiment state, and snapshots are otherwise taken every 2 s, so the snapshot lags little.
+dicts re-validated inside the trial. A trial reports to Tune only what the scheduler needs and
+checkpoints by time and at its end (``demp.sweep.reporting``). Ray keeps one checkpoint per
+trial (``CheckpointConfig(num_to_keep=1)``): the latest, which for a finished trial is its final
+one, so a frontier trial never loses it, and Ray deletes the one before. Each registered
+checkpoint also forces a snapshot of Ray's experiment state (few now: one per trial on short
+trials), and snapshots are otherwise taken every ``SNAPSHOT_PERIOD_S``. Tune's automatic loggers
+are off but for result.json (``driver_env``).
 
 ``resume_sweep(dir)`` continues a sweep whose driver died (even by SIGKILL): what it settles
 before Ray restores the experiment is ``demp.sweep.recovery``. A resumed trial continues from
@@ -33,6 +36,7 @@ from typing import Any
 import optuna
 import ray
 from ray import tune
+from ray.tune.logger import JsonLoggerCallback
 
 from demp.errors import ConfigError, StorageError, SweepDirectoryError
 from demp.results.outcome import SweepOutcome, finalize, load_sweep
@@ -55,7 +59,7 @@ from demp.sweep.recovery import (
 )
 from demp.sweep.replicates import plan as replicate_plan
 from demp.sweep.replicates import run_replicates
-from demp.sweep.scheduler import make_scheduler
+from demp.sweep.scheduler import make_scheduler, report_plan
 from demp.sweep.search import make_sampler, make_searcher
 from demp.sweep.trial import demp_trial, wandb_settings
 
@@ -73,16 +77,21 @@ def make_tuner(spec: SweepSpec, paths: SweepPaths, storage: Any,
     return tune.Tuner(
         _with_resources(spec, trainable),
         param_space={"base": spec.base.model_dump(mode="json"), "objectives": spec.metrics,
-                     "wandb": wandb_settings(spec, paths.root)},
+                     "wandb": wandb_settings(spec, paths.root), "sweep_dir": str(paths.root),
+                     "report": report_plan(spec)},
         tune_config=tune.TuneConfig(
-            search_alg=make_searcher(spec, storage, error_reason=error_reason_of),
+            search_alg=make_searcher(spec, storage, error_reason=error_reason_of,
+                                     trials_dir=str(paths.ray)),
             scheduler=make_scheduler(spec, paths),
             num_samples=spec.trials, reuse_actors=True, trial_dirname_creator=_trial_dirname),
         run_config=tune.RunConfig(
             name=paths.ray.name, storage_path=str(paths.root), verbose=0,
             failure_config=tune.FailureConfig(max_failures=spec.retries),
             checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
-            callbacks=[ForwardToMonitor()]),
+            # Tune's automatic loggers are off (``driver_env``): result.json is the one that
+            # ledger repair reads; CSV and TensorBoard files nobody read (tensorboardX alone
+            # took 3 s to import).
+            callbacks=[ForwardToMonitor(), JsonLoggerCallback()]),
     )
 
 

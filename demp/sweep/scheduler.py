@@ -111,6 +111,19 @@ def recovery_window(prune_interval: int | None, recovery: float) -> int:
     return 0 if prune_interval is None else math.ceil(recovery * prune_interval)
 
 
+def rungs_judged(progress: float, step: int, rungs: Sequence[float], passed: Sequence[int],
+                 prune_interval: int | None, recovery: float) -> list[int]:
+    """The rungs an evaluation at (``progress``, ``step``) is judged at: those reached and not
+    yet ``passed``, none inside a prune event's recovery window (the rung is then judged at the
+    first evaluation after it). ``ParetoAsha.decide`` and the trial (which reports to Tune only
+    at these evaluations: ``report_plan``) share this rule."""
+    reached = [i for i, r in enumerate(rungs) if progress >= r - _EPS and i not in passed]
+    if not reached or in_recovery(step, prune_interval,
+                                  recovery_window(prune_interval, recovery)):
+        return []
+    return reached
+
+
 class ParetoAsha(FIFOScheduler):
     """Asynchronous successive halving that cuts by non-dominated rank and crowding distance.
 
@@ -192,13 +205,10 @@ class ParetoAsha(FIFOScheduler):
         if progress is None or step is None or not all(is_finite(v) for v in values):
             return TrialScheduler.CONTINUE
         passed = self.passed.get(trial_id, [])
-        reached = [i for i, r in enumerate(self.rungs)
-                   if float(progress) >= r - _EPS and i not in passed]
+        reached = rungs_judged(float(progress), int(step), self.rungs, passed, prune_interval,
+                               self.recovery)
         if not reached:
             return TrialScheduler.CONTINUE
-        if in_recovery(int(step), prune_interval,
-                       recovery_window(prune_interval, self.recovery)):
-            return TrialScheduler.CONTINUE  # judged at the first evaluation after the recovery
         rung = max(reached)
         point = [float(v) for v in values]
         others = {t: v for t, v in self.recorded[rung].items() if t != trial_id}
@@ -308,5 +318,20 @@ def make_scheduler(spec: SweepSpec, paths: SweepPaths) -> ASHAScheduler | Pareto
                          grace_period=es.grace_period, reduction_factor=es.reduction_factor)
 
 
+def report_plan(spec: SweepSpec) -> dict[str, Any]:
+    """What a trial must report to Tune for the spec's early stopping (plain data for the
+    trial's config): ``final`` (nothing stops trials early: one report at the end), ``every``
+    (Ray's ASHA counts reports as its time axis: every evaluation), or ``rungs`` (Pareto ASHA:
+    the evaluations ``rungs_judged`` names). Checkpoints come on top (``checkpoint_due``)."""
+    es = spec.early_stopping
+    if es is None:
+        return {"kind": "final"}
+    if es.kind == "pareto_asha":
+        rungs = (sorted(float(r) for r in es.rungs) if es.rungs is not None
+                 else progress_rungs(es.min_progress, es.reduction_factor))
+        return {"kind": "rungs", "rungs": rungs, "recovery": es.recovery}
+    return {"kind": "every"}
+
+
 __all__ = ["STATE_FILE", "ParetoAsha", "in_recovery", "make_scheduler", "progress_rungs",
-           "prune_interval_of", "recovery_window"]
+           "prune_interval_of", "recovery_window", "report_plan", "rungs_judged"]

@@ -15,6 +15,7 @@ import logging
 import time
 import warnings
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import optuna
@@ -78,7 +79,8 @@ class DempOptunaSearch(OptunaSearch):
                  sampler: optuna.samplers.BaseSampler, study_name: str, storage: Any,
                  planned: int, constraint: Callable[..., float | None] | None = None,
                  budget_s: float | None = None,
-                 error_reason: Callable[[str], str | None] | None = None) -> None:
+                 error_reason: Callable[[str], str | None] | None = None,
+                 trials_dir: str | None = None) -> None:
         modes = ["max" if d == "maximize" else "min" for d in directions]
         single = len(metrics) == 1
         super().__init__(space, metric=metrics[0] if single else metrics,
@@ -92,6 +94,9 @@ class DempOptunaSearch(OptunaSearch):
         # (``demp.sweep.monitor.error_reason_of``), since Ray pickles this searcher.
         self._error_reason = error_reason
         self._budget_start: float | None = None  # this driver run's first suggestion
+        # ray/ of the sweep: each trial's metrics.jsonl gives its objective after every
+        # evaluation, which optuna-dashboard plots as intermediate values
+        self._trials_dir = trials_dir
 
     def _out_of_time(self) -> bool:
         """``time_budget_s``: no new trial after the budget, counted per driver run."""
@@ -145,13 +150,25 @@ class DempOptunaSearch(OptunaSearch):
         for m in self.EXTRA_METRICS:
             if m not in self._objectives and is_finite(result.get(m)):
                 ot_trial.set_user_attr(m, float(result[m]))
-        history = result.get("objective_history") or []
+        history = result.get("objective_history") or self._objective_history(ot_trial)
         if not history:
             return
         storage = self._ot_study._storage  # the study's own storage (Optuna's usual handle)
         for step, value in history:
             if is_finite(value):
                 storage.set_trial_intermediate_value(ot_trial._trial_id, int(step), float(value))
+
+    def _objective_history(self, ot_trial: Any) -> list[list[float]]:
+        """``[[step, value], ...]`` of the first objective from the trial's metrics.jsonl."""
+        trials_dir = getattr(self, "_trials_dir", None)  # absent in searchers pickled before
+        ray_id = ot_trial.user_attrs.get("ray_trial_id")
+        if not trials_dir or not ray_id:
+            return []
+        from demp.results.history import read_trial_history
+
+        metric = self._objectives[0]
+        return [[int(r["step"]), r[metric]] for r in
+                read_trial_history(Path(trials_dir) / f"trial_{ray_id}") if metric in r]
 
     def on_trial_complete(self, trial_id: str, result: dict[str, Any] | None = None,
                           error: bool = False) -> None:
@@ -198,14 +215,16 @@ def tell(study: optuna.Study, number: int, values: list[float] | None,
 
 
 def make_searcher(spec: SweepSpec, storage: Any,
-                  error_reason: Callable[[str], str | None] | None = None) -> ConcurrencyLimiter:
+                  error_reason: Callable[[str], str | None] | None = None,
+                  trials_dir: str | None = None) -> ConcurrencyLimiter:
     """The spec's Optuna search behind Ray's concurrency limit. Everything it holds is plain
     data or Optuna's own (Ray pickles it into the experiment): the search space as dicts, the
     target constraint as ``TargetConstraint``, ``error_reason`` a module-level function."""
     searcher = DempOptunaSearch(spec.search_space(), spec.metrics, spec.directions,
                                 make_sampler(spec), spec.resolved_study_name, storage,
                                 spec.trials, constraint=spec.target_constraint(),
-                                budget_s=spec.time_budget_s, error_reason=error_reason)
+                                budget_s=spec.time_budget_s, error_reason=error_reason,
+                                trials_dir=trials_dir)
     # reproducible: Ray tells the searcher a batch's trials only once all of them ended, so every
     # suggestion of a batch is made from the same finished trials, in trial-number order.
     return ConcurrencyLimiter(searcher, max_concurrent=spec.max_concurrent,

@@ -9,7 +9,9 @@ Every W&B run demp opens (a trial's, ``demp.track.trial_run``; the sweep's,
   install costs a warning, not a sweep.
 * **Modes.** ``mode="auto"`` follows ``WANDB_MODE`` when it is set, else goes online when an API key
   is configured (``WANDB_API_KEY``, ``WANDB_IDENTITY_TOKEN_FILE`` or a netrc entry for the W&B
-  host) and offline otherwise (sync later with ``wandb sync DIR/wandb/offline-run-*``).
+  host) and is disabled otherwise: offline runs that nobody asked for cost a sweep seconds
+  per trial (issue #17); ``mode="offline"`` writes them (sync later with
+  ``wandb sync DIR/wandb/offline-run-*``).
   ``"disabled"`` never imports or starts W&B at all.
 * **No secrets.** The API key is never passed to ``wandb.init`` (W&B reads it from its own
   sources), and config dicts are scrubbed of secret-looking keys and of the key's value before
@@ -61,6 +63,9 @@ def api_key_configured() -> bool:
     """
     if os.environ.get("WANDB_API_KEY") or os.environ.get("WANDB_IDENTITY_TOKEN_FILE"):
         return True
+    netrc = os.environ.get("NETRC") or os.path.join(os.path.expanduser("~"), ".netrc")
+    if not os.path.isfile(netrc):
+        return False  # no credentials anywhere: no need to import W&B to find out
     try:
         from wandb.sdk.lib import urls
         from wandb.sdk.lib.wbauth import wbnetrc
@@ -85,7 +90,7 @@ def resolve_mode(mode: str = "auto") -> Mode:
         return env  # type: ignore[return-value]
     if env == "dryrun":
         return "offline"
-    return "online" if api_key_configured() else "offline"
+    return "online" if api_key_configured() else "disabled"
 
 
 def settings_kwargs(settings: Any) -> dict[str, Any]:

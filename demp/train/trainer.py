@@ -112,6 +112,7 @@ class Trainer:
             self.callbacks.callbacks.insert(0, JsonlLog(Path(cfg.output_dir)))
         self._stop = False
         self._interval_start, self._interval_steps = time.perf_counter(), 0
+        self._last_checkpoint = time.perf_counter()
         self.strategy = strategy
         strategy.attach(self)
         self.preprocessing = self.data.preprocessing()
@@ -146,6 +147,7 @@ class Trainer:
         self.model.train()
         self.callbacks.on_train_start(self)
         self._interval_start, self._interval_steps = time.perf_counter(), 0
+        self._last_checkpoint = self._interval_start
         while self.step < self.total_steps and not self._stop:
             self.advance()
         return self.finish()
@@ -266,8 +268,11 @@ class Trainer:
     def _maybe_checkpoint(self) -> None:
         if self.cfg.output_dir is None:
             return
-        if ckpt.checkpoint_due(self.step, self.cfg.checkpoint_interval):
+        since = time.perf_counter() - self._last_checkpoint
+        if ckpt.checkpoint_due(self.step, self.cfg.checkpoint_interval, since_last_s=since,
+                               period_s=self.cfg.checkpoint_period_s):
             path = self.save_checkpoint(Path(self.cfg.output_dir) / "checkpoint")
+            self._last_checkpoint = time.perf_counter()
             self.callbacks.on_checkpoint(self, path)
 
     def save_checkpoint(self, directory: str | Path) -> str:
