@@ -213,3 +213,15 @@ def test_display_lines_show_sampled_parameters_and_collapsed_trials(tmp_path):
     assert "λ=0 " not in first and "σ=" not in first  # the schedule's λ_t / σ_t are not shown
     assert " collapsed " in second and "below chance accuracy 0.1" in second
     assert clock(3725) == "1h02m" and clock(65) == "1m05s" and clock(9.9) == "9s"
+
+
+def test_the_live_table_reads_a_running_trials_latest_evaluation(tmp_path):
+    from demp.cli.display import latest_record
+
+    d = tmp_path / "trial_x"
+    assert latest_record(d) == {}
+    d.mkdir()
+    rows = [{"step": 30, "progress": 0.25, "val_acc": 0.5, "live_units": {"fc0": 3}},
+            {"step": 60, "progress": 0.5, "val_acc": 0.75, "live_units": {"fc0": 2}}]
+    (d / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows) + '{"step": 9')
+    assert latest_record(d) == {"step": 60, "progress": 0.5, "val_acc": 0.75}

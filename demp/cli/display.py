@@ -10,7 +10,10 @@ elapsed time and an estimate of the time left (finished trials per second so far
 
 from __future__ import annotations
 
+import json
+import os
 import time
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console, Group
@@ -18,6 +21,7 @@ from rich.live import Live
 from rich.table import Table
 
 from demp.cli.tables import param_label, status_text
+from demp.results.history import METRICS_FILE
 from demp.results.records import TrialRecord, counts
 from demp.results.values import fmt
 
@@ -38,6 +42,27 @@ def _line(rec: TrialRecord, monitor: Any) -> str:
     params = _params(rec.params, list(monitor.spec.space))
     return (f"[{n:>3}/{monitor.spec.trials}] {rec.trial_id} {status:<9} {metrics}  "
             f"HV={monitor.frontier.hypervolume:.4f}  {params}{tail}").rstrip()
+
+
+def latest_record(trial_dir: Path) -> dict[str, Any]:
+    """The last evaluation a running trial wrote to its metrics.jsonl (trials report to Ray only
+    what its scheduler needs, issue #17): only the file's tail is read, each refresh."""
+    path = trial_dir / METRICS_FILE
+    try:
+        with path.open("rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - 16384))
+            lines = f.read().splitlines()
+    except OSError:
+        return {}
+    for raw in reversed(lines):
+        try:
+            row = json.loads(raw)
+        except ValueError:
+            continue  # the line being written, or cut by the seek
+        if isinstance(row, dict):
+            return {k: v for k, v in row.items() if not isinstance(v, dict)}
+    return {}
 
 
 def clock(seconds: float) -> str:
@@ -142,7 +167,7 @@ class LiveDisplay(LineDisplay):
             table.add_column(col, justify="right", no_wrap=True)
         now = time.time()
         for t in running[:12]:
-            r = t.last_result or {}
+            r = {**(t.last_result or {}), **latest_record(monitor.paths.trial_dir(t.trial_id))}
             params = (t.config or {}).get("params") or {}
             began = t.run_metadata.start_time
             table.add_row(t.trial_id, clock(now - began) if began else "",
@@ -159,4 +184,4 @@ def display_for(out: Console, quiet: bool) -> LineDisplay | None:
     return LiveDisplay(out) if out.is_terminal else LineDisplay(out)
 
 
-__all__ = ["LineDisplay", "LiveDisplay", "clock", "display_for"]
+__all__ = ["LineDisplay", "LiveDisplay", "clock", "display_for", "latest_record"]
