@@ -225,3 +225,28 @@ def test_the_live_table_reads_a_running_trials_latest_evaluation(tmp_path):
             {"step": 60, "progress": 0.5, "val_acc": 0.75, "live_units": {"fc0": 2}}]
     (d / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows) + '{"step": 9')
     assert latest_record(d) == {"step": 60, "progress": 0.5, "val_acc": 0.75}
+
+
+def test_the_frontier_table_never_cuts_a_number_at_100_columns(tmp_path):
+    """Columns that do not fit go to a continuation table instead of being ellipsized."""
+    from demp.cli.tables import frontier_tables
+
+    data = make_spec(tmp_path, "wide", trials=4)
+    params = {"demp.regularizer.peak": 0.0003801234, "demp.noise.peak": 0.000152211,
+              "optimizer.lr": 0.003514123, "demp.schedule.shape": "cosine_decay",
+              "demp.schedule.span_fraction": 0.79191, "demp.death.prune_interval": 38,
+              "demp.schedule.pct_start": 0.123456}
+    records = [TrialRecord(trial_id=f"t{i}abcdef", status="complete", number=i, params=params,
+                           metrics={"val_acc": 0.9 - i / 100, "param_sparsity": 0.5 + i / 10})
+               for i in range(3)]
+    spec = validate_spec(data)
+    front = compute_frontier(records, spec.metrics, spec.directions, spec.reference_point())
+    console = Console(width=100, record=True, file=open(os.devnull, "w"))
+    tables = frontier_tables(front, 100)
+    assert len(tables) >= 2
+    for t in tables:
+        console.print(t)
+    text = console.export_text()
+    assert "…" not in text and max(map(len, text.splitlines())) <= 100
+    for value in ("0.0003801", "0.0001522", "0.003514", "cosine_decay", "0.7919", "38"):
+        assert value in text

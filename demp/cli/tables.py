@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 
+from rich import box
 from rich.table import Table
 
 from demp.cli.console import console, err_console
@@ -43,32 +44,56 @@ def status_text(record: TrialRecord, spec: SweepSpec) -> tuple[str, str]:
     return record.status, ""
 
 
-def frontier_table(frontier: Frontier, limit: int = 30) -> Table:
+def frontier_tables(frontier: Frontier, width: int | None = None, limit: int = 30) -> list[Table]:
+    """The frontier as tables that fit ``width`` columns without cutting a number: the trial,
+    its objectives and as many parameters as fit in the first, the remaining parameters in
+    further tables keyed by trial (``None``: one table, however wide)."""
     params: list[str] = []
     for r in frontier.members:
         params += [p for p in r.params if p not in params]
+    members = frontier.members[:limit]
+    head = [("trial", [r.trial_id for r in members]), ("#", [fmt(r.number) for r in members])]
+    head += [(f"{m} {'↑' if d == 'maximize' else '↓'}", [fmt(r.objective_values([m])[0])
+                                                        for r in members])
+             for m, d in zip(frontier.metrics, frontier.directions)]
+    rest = [(param_label(p), [fmt(r.params.get(p)) for r in members]) for p in params]
+
+    def need(cols: list[tuple[str, list[str]]]) -> int:
+        return sum(max([len(h), *map(len, v)]) + 3 for h, v in cols)  # padding, separator
+
+    groups, current = [], list(head)
+    for col in rest:
+        if width is not None and len(current) > 1 and need(current + [col]) > width:
+            groups.append(current)
+            current = [head[0]]
+        current.append(col)
+    groups.append(current)
     ref = ", ".join(f"{m}={v:g}" for m, v in zip(frontier.metrics, frontier.reference))
-    table = Table(title=f"Pareto frontier — {len(frontier.members)} of {len(frontier.complete)} "
-                  f"complete trials · hypervolume {frontier.hypervolume:.4f} (reference {ref})",
-                  title_justify="left")
-    table.add_column("trial")
-    table.add_column("#", justify="right")
-    for m, d in zip(frontier.metrics, frontier.directions):
-        table.add_column(f"{m} {'↑' if d == 'maximize' else '↓'}", justify="right")
-    for p in params:
-        table.add_column(param_label(p), justify="right")
-    for r in frontier.members[:limit]:
-        table.add_row(r.trial_id, fmt(r.number),
-                      *[fmt(v) for v in r.objective_values(frontier.metrics)],
-                      *[fmt(r.params.get(p)) for p in params])
-    return table
+    tables = []
+    for i, cols in enumerate(groups):
+        title = (f"Pareto frontier — {len(frontier.members)} of {len(frontier.complete)} complete "
+                 f"trials · hypervolume {frontier.hypervolume:.4f} (reference {ref})" if i == 0
+                 else "frontier parameters (continued)")
+        table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+        for j, (h, _) in enumerate(cols):
+            table.add_column(h, justify="left" if j == 0 else "right", no_wrap=True)
+        for k in range(len(members)):
+            table.add_row(*[v[k] for _, v in cols])
+        tables.append(table)
+    return tables
+
+
+def frontier_table(frontier: Frontier, limit: int = 30) -> Table:
+    """The frontier in one table (for wide consoles and files)."""
+    return frontier_tables(frontier, None, limit)[0]
 
 
 def print_frontier(frontier: Frontier) -> None:
     if not frontier.complete:
         console.print("frontier: no complete trials yet")
         return
-    console.print(frontier_table(frontier))
+    for table in frontier_tables(frontier, console.width):
+        console.print(table)
 
 
 def print_target(outcome: SweepOutcome) -> None:
