@@ -114,3 +114,25 @@ def test_single_seed_configurations_stay_out_of_a_replicated_frontier(tmp_path):
     assert not rows["lucky"]["on_frontier"] and not rows["lucky"]["replicated"]
     assert doc["configurations"] == 1 and doc["not_replicated"] == 1
     assert doc["hypervolume_of_means"] == pytest.approx((0.93 - 0.1) * 0.5)
+
+
+def test_the_report_shows_the_frontier_over_seeds(tmp_path):
+    """A sweep with replicates gets a section with the error-bar figure and a sortable table."""
+    from demp.results import TrialLog, load_sweep
+    from demp.results.report_replicates import replicates_section
+    from demp.spec import SweepPaths, dump_spec, validate_spec
+
+    spec = validate_spec({"name": "r", "output_root": str(tmp_path), "trials": 2,
+                          "space": {"demp.regularizer.peak": {"low": 1e-3, "high": 1.0}}})
+    paths = SweepPaths.for_spec(tmp_path, "r")
+    paths.root.mkdir(parents=True)
+    paths.spec.write_text(dump_spec(spec))
+    a, ar = config("a", [(0.90, 0.50), (0.92, 0.52), (0.94, 0.48)])
+    for r in [a]:
+        TrialLog(paths.trials).append(r)
+    assert replicates_section(load_sweep(paths.root)) == []
+    for r in ar:
+        TrialLog(paths.replicates).append(r)
+    html = "\n".join(replicates_section(load_sweep(paths.root)))
+    assert 'id="replicates-table"' in html and "data:image/png;base64," in html
+    assert "val_acc 95% low" in html and "0.92" in html

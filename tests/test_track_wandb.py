@@ -509,3 +509,21 @@ def test_offline_run_makes_no_network_lookups(wandb_home: Path, tmp_path: Path) 
                          capture_output=True, text=True, env=env, timeout=120)
     assert "ATTEMPTS [] None" in out.stdout, out.stdout + out.stderr
     assert len(find_offline_runs(tmp_path / "runs")) == 1
+
+
+def test_sweep_run_logs_the_frontier_over_seeds(env: Path, tmp_path: Path) -> None:
+    rows = [{"group": "a", "seeds": 3, "replicated": True, "on_frontier": True,
+             "not_separable": False, "val_acc_mean": 0.93, "val_acc_sd": 0.02,
+             "val_acc_ci_low": 0.88, "val_acc_ci_high": 0.98, "params": {"lam": 0.1},
+             "seed_list": [0, 1, 2]}]
+    with SweepRunLogger(SWEEP, mode="offline", project="demp-test", dir=tmp_path) as logger:
+        logger.update(rows[:0], [], [0.4], {"complete": 1, "truncated": 0, "failed": 0},
+                      [("val_acc", "maximize"), ("param_sparsity", "maximize")])
+        logger.log_replicates(rows, 0.41, (0.39, 0.43))
+        assert logger.error is None
+    run = read_offline_run(find_offline_runs(tmp_path)[0])
+    columns, data = run.table("sweep/frontier_of_means")
+    assert "params" not in columns and data[0][columns.index("val_acc_mean")] == 0.93
+    assert data[0][columns.index("group")] == "a" and data[0][columns.index("seeds")] == 3
+    assert run.summary["replicates/hypervolume_of_means"] == 0.41
+    assert run.summary["replicates/hypervolume_95"] == [0.39, 0.43]

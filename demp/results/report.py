@@ -41,6 +41,7 @@ from demp.results.history import DEAD_FRACTION, LIVE_UNITS, TrialHistory, trial_
 from demp.results.outcome import SweepOutcome, load_sweep
 from demp.results.plot import frontier_figure, png_bytes
 from demp.results.records import TrialRecord
+from demp.results.report_replicates import replicates_section
 from demp.results.report_page import SCRIPT, STYLE, data_json, table_html
 from demp.results.scatter import FrontierPoints, finite_or_none, sweep_frontier_points
 from demp.results.schedule_curves import ScheduleCurves, trial_schedules
@@ -332,6 +333,7 @@ def render_html(content: ReportContent) -> str:
          + _figure(hv, "Hypervolume after each finished trial.") + "</div>" + KEY)
         if front else "<p>No complete trials yet.</p>",
         *_tables(content),
+        *replicates_section(o),
         "<h2>Schedules</h2>",
         _figure(schedules_svg(content.curves, content.members),
                 f"λ_t, σ_t and the learning rate of {n} trials, computed from each trial's "

@@ -112,6 +112,22 @@ class SweepMonitor:
                           [hv for _, hv in self.frontier.history], counts(self.records),
                           list(zip(self.spec.metrics, self.spec.directions)))
 
+    def log_replicates(self) -> None:
+        """The frontier over seeds to the sweep's W&B run, once replicates have run."""
+        if self.wandb is None:
+            return
+        from demp.results.outcome import load_sweep
+        from demp.results.replicated import replicated_document, replicated_groups
+
+        outcome = load_sweep(self.paths.root)
+        if not outcome.replicates:
+            return
+        doc = replicated_document(replicated_groups(outcome), self.spec.metrics,
+                                  self.spec.directions, self.spec.reference_point(),
+                                  self.spec.name)
+        self.wandb.log_replicates(doc["rows"], doc["hypervolume_of_means"],
+                                  doc["hypervolume_interval"])
+
     def close(self, exit_code: int = 0) -> None:
         if self.wandb is not None:
             self.wandb.finish(exit_code=exit_code)

@@ -181,6 +181,8 @@ def run_replicates(spec: SweepSpec, paths: SweepPaths, seeds: int, stage: str = 
         if jobs and not (monitor is not None and monitor.stopped_by):
             number = len(names) + 1
             _fresh_tuner(spec, paths, jobs, f"{EXPERIMENT}-{number}").fit()
+        if monitor is not None and recorder.recorded:
+            monitor.log_replicates()
     finally:
         _RECORDER = None
     return recorder.recorded

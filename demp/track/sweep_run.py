@@ -112,6 +112,22 @@ class SweepRunLogger(GuardedRun):
         self._guard("summary", lambda: run.summary.update(
             {"objectives": [list(o) for o in objectives]}))
 
+    def log_replicates(self, rows: list[dict[str, Any]], hypervolume: float,
+                       interval: Sequence[float] | None) -> None:
+        """The frontier over seeds (``demp.results.replicated``): one row per configuration with
+        its mean, sd and 95 % interval per objective, and the hypervolume of the means with its
+        bootstrap interval, in the summary."""
+        if not self.enabled or (self.run is None and not self.start()):
+            return
+        run, n = self.run, self._hv_logged or 0
+        flat = [{k: v for k, v in r.items() if not isinstance(v, (dict, list))} for r in rows]
+        self._guard("replicate table", lambda: run.log(
+            {SWEEP_STEP_KEY: n, "sweep/frontier_of_means": table_of(flat)}, step=n))
+        self._guard("summary", lambda: run.summary.update(
+            {"replicates/hypervolume_of_means": hypervolume,
+             "replicates/hypervolume_95": list(interval) if interval else None,
+             "replicates/configurations": len(flat)}))
+
     def finish(self, exit_code: int = 0) -> None:
         """Log the latest tables / plot if an update left them stale, then finish the run."""
         pending, run = self._pending, self.run
