@@ -147,6 +147,14 @@ def test_tiny_sweep_end_to_end(tmp_path, ray_address, capsys):
         assert ("demp.schedule.pct_start" in r.params) == (shape == "one_cycle")
         assert 1e-3 <= r.params["demp.regularizer.peak"] <= 3.0
     assert len({r.params["demp.regularizer.peak"] for r in records.values()}) == 6
+    # optuna-dashboard shows each trial's secondary metrics and its accuracy after every
+    # evaluation (read from the trial's metrics.jsonl when it ended)
+    for t in study_of(paths, "e2e").trials:
+        rec = records[t.user_attrs["ray_trial_id"]]
+        assert t.user_attrs["test_acc"] == rec.metrics["test_acc"]
+        assert t.user_attrs["neural_sparsity"] == rec.metrics["neural_sparsity"]
+        assert sorted(t.intermediate_values) == [15, 30, 45, 60]
+        assert t.intermediate_values[60] == rec.metrics["val_acc"]
     assert outcome.frontier.hypervolume > 0
     assert paths.frontier_png.read_bytes()[:4] == b"\x89PNG"
     assert yaml.safe_load(paths.spec.read_text())["trials"] == 6
