@@ -4,7 +4,9 @@
     demp sweep resume DIR [--quiet]
     demp sweep status DIR
     demp sweep frontier DIR [--format csv|json|png] [--output PATH]
-    demp sweep compare DIR1 DIR2 ... [--reference V,V] [--output PNG] [--format table|json|csv]
+    demp sweep replicate DIR [--seeds K] [--stage frontier|all] [--quiet]
+    demp sweep compare DIR1 DIR2 ... [--reference V,V] [--at-sparsity S,S] [--equal-trials]
+                       [--draws N] [--output PNG] [--format table|json|csv]   (demp.cli.compare)
     demp sweep export DIR TRIAL [--output DIR]
     demp sweep report DIR [--output PATH]
     demp sweep dashboard DIR [--host 127.0.0.1] [--port 8080]
@@ -12,7 +14,8 @@
 
 ``register(subparsers)`` adds the ``sweep`` command to the ``demp`` parser; every sub-command sets
 ``func``. The handlers only parse, call the use case and print: running is ``demp.sweep``, reading
-is ``demp.results``. Ray is only imported by ``run`` and ``resume``, after the environment that
+is ``demp.results``. Exit statuses are ``demp.cli.exits``. Ray is only imported by ``run``,
+``resume`` and ``replicate``, after the environment that
 keeps a local Ray instance on 127.0.0.1 is set, so ``status`` / ``frontier`` / ``validate`` stay
 quick.
 """
