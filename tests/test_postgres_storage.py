@@ -180,7 +180,7 @@ def test_a_sweep_on_postgresql(tmp_path, ray_address, postgres, capsys, monkeypa
     code, err = run_cli(["sweep", "run", str(spec_path), "--quiet", "--set",
                          f"output_root={other}"], capsys)
     assert code == 2, err
-    assert "error: study_name: study 'pgsweep' already exists" in err
+    assert "error: config: study_name: study 'pgsweep' already exists" in err
     assert f"it belongs to the sweep in {paths.root}" in err and "demp sweep resume" in err
     assert not (other / "pgsweep").exists()
     assert len(optuna.load_study(study_name="pgsweep", storage=good).trials) == \

@@ -527,3 +527,22 @@ def test_sweep_run_logs_the_frontier_over_seeds(env: Path, tmp_path: Path) -> No
     assert data[0][columns.index("group")] == "a" and data[0][columns.index("seeds")] == 3
     assert run.summary["replicates/hypervolume_of_means"] == 0.41
     assert run.summary["replicates/hypervolume_95"] == [0.39, 0.43]
+
+
+def test_a_second_driver_run_continues_the_sweep_run(env: Path, tmp_path: Path) -> None:
+    """A resumed driver opens the sweep's run again under the same id and logs on from the
+    state it starts from (hypervolume steps continue)."""
+    objectives = [("val_acc", "maximize"), ("param_sparsity", "maximize")]
+    t = [{"trial_id": f"t{i}", "status": "complete", "val_acc": 0.9, "param_sparsity": 0.1 * i}
+         for i in range(3)]
+    counts = {"complete": 0, "truncated": 0, "failed": 0}
+    with SweepRunLogger(SWEEP, mode="offline", project="demp-test", dir=tmp_path) as first:
+        first.update(t[:1], t[:1], [0.1], {**counts, "complete": 1}, objectives)
+        first.update(t[:2], t[:2], [0.1, 0.2], {**counts, "complete": 2}, objectives)
+    with SweepRunLogger(SWEEP, mode="offline", project="demp-test", dir=tmp_path) as second:
+        second.update(t, t, [0.1, 0.2, 0.3], {**counts, "complete": 3}, objectives)
+        assert second.error is None
+    runs = [read_offline_run(d) for d in find_offline_runs(tmp_path)]
+    assert len(runs) == 2 and {r.run_id for r in runs} == {sweep_run_id(SWEEP)}
+    steps = sorted(s for r in runs for s, _ in r.series(keys.HYPERVOLUME, keys.SWEEP_STEP_KEY))
+    assert steps[-1] == 3

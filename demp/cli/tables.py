@@ -71,9 +71,9 @@ def frontier_tables(frontier: Frontier, width: int | None = None, limit: int = 3
     ref = ", ".join(f"{m}={v:g}" for m, v in zip(frontier.metrics, frontier.reference))
     tables = []
     for i, cols in enumerate(groups):
-        title = (f"Pareto frontier — {len(frontier.members)} of {len(frontier.complete)} complete "
-                 f"trials · hypervolume {frontier.hypervolume:.4f} (reference {ref})" if i == 0
-                 else "frontier parameters (continued)")
+        title = (f"Pareto frontier — {len(frontier.members)} of {len(frontier.complete)} "
+                 f"complete trials · hypervolume {frontier.hypervolume:.4f} (reference {ref})"
+                 if i == 0 else "frontier parameters (continued)")
         table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
         for j, (h, _) in enumerate(cols):
             table.add_column(h, justify="left" if j == 0 else "right", no_wrap=True)
@@ -243,5 +243,8 @@ def comparison_table(c: Comparison) -> Table:
     return table
 
 
-__all__ = ["PARAM_LABELS", "best_at_table", "comparison_table", "uncertainty_table", "param_label", "print_replicated", "status_text", "frontier_table", "print_frontier",
-           "print_interrupted", "print_outcome", "print_target"]
+__all__ = [
+    "PARAM_LABELS", "best_at_table", "comparison_table", "frontier_table", "param_label",
+    "print_frontier", "print_interrupted", "print_outcome", "print_replicated", "print_target",
+    "status_text", "uncertainty_table"
+]

@@ -56,14 +56,15 @@ from demp.results.trial_config import dense_record, is_dense, trial_train_config
 from demp.results.values import fmt, is_finite
 
 __all__ = [
-    "COLLAPSED_NOTE", "SUMMARY_METRICS", "CompareEntry", "Comparison", "Frontier",
-    "FrontierPoints", "ScheduleCurves", "SweepOutcome", "TrialHistory", "TrialLog", "TrialRecord",
-    "budget_warnings", "chance_accuracy", "classify", "compare_sweeps", "comparison_csv", "comparison_document",
-    "compute_frontier", "counts", "crowding_distance", "default_output", "dense_record", "draw_frontier",
-    "export_trial", "finalize", "find_record", "fmt", "frontier_document", "frontier_figure",
-    "frontier_points", "frontier_rows", "hypervolume", "hypervolume_history", "is_collapsed",
-    "is_dense", "is_finite", "load_sweep", "non_dominated_sort", "plot_comparison",
-    "plot_frontier", "read_trial_history", "schedule_curves", "split_collapsed", "staircase", "sweep_collapsed",
-    "sweep_frontier_points", "trial_history", "trial_rows", "trial_schedules",
-    "trial_train_config", "write_frontier_files", "write_report",
+    "COLLAPSED_NOTE", "CompareEntry", "Comparison", "Frontier", "FrontierPoints",
+    "SUMMARY_METRICS", "ScheduleCurves", "SweepOutcome", "TrialHistory", "TrialLog", "TrialRecord",
+    "budget_warnings", "chance_accuracy", "classify", "compare_sweeps", "comparison_csv",
+    "comparison_document", "compute_frontier", "counts", "crowding_distance", "default_output",
+    "dense_record", "draw_frontier", "export_trial", "finalize", "find_record", "fmt",
+    "frontier_document", "frontier_figure", "frontier_points", "frontier_rows", "hypervolume",
+    "hypervolume_history", "is_collapsed", "is_dense", "is_finite", "load_sweep",
+    "non_dominated_sort", "plot_comparison", "plot_frontier", "read_trial_history",
+    "schedule_curves", "split_collapsed", "staircase", "sweep_collapsed", "sweep_frontier_points",
+    "trial_history", "trial_rows", "trial_schedules", "trial_train_config", "write_frontier_files",
+    "write_report"
 ]

@@ -205,15 +205,15 @@ def resume_sweep(directory: str | Path, *, display: SweepDisplay | None = None,
     spec = load_spec(paths.spec)
     check_not_moved(paths)
     with DriverLock(paths):
+        if spec.storage is None and not paths.journal.is_file():
+            raise SweepDirectoryError(
+                f"{paths.journal}: missing, and with it the Optuna study; the sweep cannot "
+                f"continue without it (trials.jsonl keeps the records: copy trials.jsonl "
+                f"elsewhere, then start it again with `demp sweep run --overwrite`)")
         done = finished_sweep(spec, paths)
         if done is not None:
             return done
         driver_env(display is not None)
-        if spec.storage is None and not paths.journal.is_file():
-            raise SweepDirectoryError(f"{paths.journal}: missing, and with it the Optuna study; the sweep "
-                              f"cannot continue without it (trials.jsonl keeps the records: copy "
-                              f"trials.jsonl elsewhere, then start it again with `demp sweep run "
-                              f"--overwrite`)")
         notes = (repair_journal(paths, spec.resolved_study_name, spec.directions)
                  if spec.storage is None else [])
         storage = open_storage(spec.storage, paths)
