@@ -136,3 +136,27 @@ def test_the_report_shows_the_frontier_over_seeds(tmp_path):
     html = "\n".join(replicates_section(load_sweep(paths.root)))
     assert 'id="replicates-table"' in html and "data:image/png;base64," in html
     assert "val_acc 95% low" in html and "0.92" in html
+
+
+def test_replicate_jobs_are_the_missing_configuration_seed_pairs(tmp_path):
+    """What `status` counts as pending and the runner runs: frontier (or all complete)
+    configurations × seeds s+1 … s+K−1, minus what replicates.jsonl holds."""
+    from demp.results import TrialLog, load_sweep
+    from demp.results.replicates import replicate_jobs
+    from demp.spec import SweepPaths, dump_spec, validate_spec
+
+    spec = validate_spec({"name": "j", "output_root": str(tmp_path), "trials": 3,
+                          "base": {"seed": 4},
+                          "space": {"demp.regularizer.peak": {"low": 1e-3, "high": 1.0}},
+                          "replicates": {"seeds": 3, "stage": "frontier"}})
+    paths = SweepPaths.for_spec(tmp_path, "j")
+    paths.root.mkdir(parents=True)
+    paths.spec.write_text(dump_spec(spec))
+    for r in (rec("a", 0.95, 0.5), rec("b", 0.90, 0.8), rec("c", 0.80, 0.4)):  # c dominated
+        TrialLog(paths.trials).append(r)
+    TrialLog(paths.replicates).append(rec("ar1", 0.94, 0.5, group="a", seed=5, replicate=1))
+    jobs = replicate_jobs(spec, load_sweep(paths.root), 3, "frontier")
+    assert sorted((j["group"], j["replicate"], j["seed"]) for j in jobs) == [
+        ("a", 2, 6), ("b", 1, 5), ("b", 2, 6)]
+    assert all(j["params"]["seed"] == j["seed"] for j in jobs)
+    assert len(replicate_jobs(spec, load_sweep(paths.root), 3, "all")) == 5

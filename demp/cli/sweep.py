@@ -41,6 +41,7 @@ from demp.cli.tables import (
 from demp.errors import ConfigError
 from demp.results import SweepOutcome, export_trial, finalize, load_sweep, write_report
 from demp.results.records import counts
+from demp.results.replicates import replicate_jobs
 from demp.spec import (
     driver_owner, load_spec, open_storage, spec_warnings, storage_label, sweep_directory,
 )
@@ -212,6 +213,8 @@ def cmd_status(args: argparse.Namespace) -> int:
         console.print(f"[yellow]damage:[/yellow] {escape(line)}", highlight=False)
     for line in damage.lost:
         console.print(f"[red]lost:[/red] {escape(line)}", highlight=False)
+    pending = (len(replicate_jobs(spec, outcome, spec.replicates.seeds, spec.replicates.stage))
+               if spec.replicates is not None and finished >= spec.trials else 0)
     if owner:
         console.print(f"driver: running (pid {owner[0]} on {owner[1]})", highlight=False)
     elif damage.repairable:
@@ -221,6 +224,10 @@ def cmd_status(args: argparse.Namespace) -> int:
     elif finished < spec.trials:
         console.print(f"driver: not running — continue with `demp sweep resume {paths.root}`",
                       highlight=False)
+    elif pending:
+        console.print(f"driver: not running — the search finished, {pending} replicate run(s) "
+                      f"of the spec's `replicates` are pending; continue with `demp sweep resume "
+                      f"{paths.root}`", highlight=False)
     elif damage.lost:
         console.print("driver: not running — every trial finished and the ledgers agree, but "
                       "the files listed as lost above are gone", highlight=False)

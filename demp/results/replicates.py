@@ -23,8 +23,15 @@ from statistics import NormalDist
 
 import numpy as np
 
+from typing import TYPE_CHECKING, Any
+
 from demp.pareto import hypervolume, non_dominated_sort
 from demp.results.records import TrialRecord
+
+if TYPE_CHECKING:
+    from demp.spec.schema import SweepSpec
+
+STAGES = ("frontier", "all")
 
 # Two-sided 95 % Student-t quantiles t(0.975, df) for df = 1..30; beyond, a Cornish-Fisher
 # expansion of the normal quantile is within 1e-3 of the exact value.
@@ -127,6 +134,34 @@ def replicated_only(groups: list[GroupStats]) -> list[GroupStats]:
     return replicated or list(groups)
 
 
+def training_seed(spec: SweepSpec, record: TrialRecord) -> int:
+    """The seed a search trial trained with: its sampled ``seed`` if searched, else the base's."""
+    return int(record.params.get("seed", spec.base.seed))
+
+
+def replicate_jobs(spec: SweepSpec, outcome: Any, seeds: int,
+                   stage: str) -> list[dict[str, Any]]:
+    """The replicate jobs still to run (``demp.sweep.replicates``): one per (configuration,
+    extra seed) not yet in replicates.jsonl. ``outcome`` is a loaded sweep
+    (``demp.results.outcome.SweepOutcome``, which imports this module). Plain data, so
+    ``status`` counts what is pending without Ray."""
+    if seeds < 2:
+        raise ValueError(f"seeds: need at least 2 seeds per configuration, got {seeds}")
+    if stage not in STAGES:
+        raise ValueError(f"stage: one of {', '.join(STAGES)}, got {stage!r}")
+    chosen = (outcome.frontier.members if stage == "frontier"
+              else [r for r in outcome.records if r.status == "complete"])
+    done = {(r.group, r.replicate) for r in outcome.replicates}
+    jobs = []
+    for r in chosen:
+        first = training_seed(spec, r)
+        for i in range(1, seeds):
+            if (r.trial_id, i) not in done:
+                jobs.append({"group": r.trial_id, "replicate": i, "seed": first + i,
+                             "number": r.number, "params": {**r.params, "seed": first + i}})
+    return jobs
+
+
 def _signs(directions: list[str]) -> np.ndarray:
     return np.array([1.0 if d == "maximize" else -1.0 for d in directions])
 
@@ -169,5 +204,5 @@ def mean_hypervolume(groups: list[GroupStats], metrics: list[str], directions: l
     return hypervolume(np.array([g.means(metrics) for g in groups]), directions, reference)
 
 
-__all__ = ["GroupStats", "Spread", "group_of", "group_stats", "mean_hypervolume",
-           "replicated_frontier", "replicated_only", "t975"]
+__all__ = ["STAGES", "GroupStats", "Spread", "group_of", "group_stats", "mean_hypervolume",
+           "replicate_jobs", "replicated_frontier", "replicated_only", "t975", "training_seed"]

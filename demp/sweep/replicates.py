@@ -26,8 +26,10 @@ from typing import Any
 from ray import tune
 from ray.tune.logger import JsonLoggerCallback
 
-from demp.results.outcome import SweepOutcome, load_sweep
+from demp.results.outcome import load_sweep
 from demp.results.records import TrialLog, TrialRecord, classify
+from demp.results.replicates import STAGES, training_seed
+from demp.results.replicates import replicate_jobs as plan
 from demp.spec.layout import SweepPaths
 from demp.spec.schema import SweepSpec
 from demp.sweep.monitor import error_reason
@@ -37,31 +39,6 @@ from demp.sweep.trial import demp_trial, wandb_settings
 
 logger = logging.getLogger(__name__)
 EXPERIMENT = "replicates"
-STAGES = ("frontier", "all")
-
-
-def training_seed(spec: SweepSpec, record: TrialRecord) -> int:
-    """The seed a search trial trained with: its sampled ``seed`` if searched, else the base's."""
-    return int(record.params.get("seed", spec.base.seed))
-
-
-def plan(spec: SweepSpec, outcome: SweepOutcome, seeds: int, stage: str) -> list[dict[str, Any]]:
-    """The replicate jobs still to run: one per (configuration, extra seed) not yet recorded."""
-    if seeds < 2:
-        raise ValueError(f"seeds: need at least 2 seeds per configuration, got {seeds}")
-    if stage not in STAGES:
-        raise ValueError(f"stage: one of {', '.join(STAGES)}, got {stage!r}")
-    chosen = (outcome.frontier.members if stage == "frontier"
-              else [r for r in outcome.records if r.status == "complete"])
-    done = {(r.group, r.replicate) for r in TrialLog(outcome.paths.replicates).records()}
-    jobs = []
-    for r in chosen:
-        first = training_seed(spec, r)
-        for i in range(1, seeds):
-            if (r.trial_id, i) not in done:
-                jobs.append({"group": r.trial_id, "replicate": i, "seed": first + i,
-                             "number": r.number, "params": {**r.params, "seed": first + i}})
-    return jobs
 
 
 def replicate_trial(config: dict[str, Any]) -> None:
