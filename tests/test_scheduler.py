@@ -433,13 +433,21 @@ def test_pareto_asha_sweep_survives_a_killed_driver(tmp_path, ray_address):
             assert d["decision"] == CONTINUE, d
         if dominators >= d["keep"]:
             assert d["decision"] == STOP, d
-    # every useless trial judged at a rung after a learner was recorded there is stopped
-    lr = {t: r.params["optimizer.lr"] for t, r in records.items()}
+    # every useless trial judged at a rung after a learner was recorded there is stopped; a
+    # trial judged before the kill may have been lost with the driver (running, unknown to Ray's
+    # snapshot: marked lost in the study, its grid point queued again), so its lr comes from
+    # the study
+    study = optuna.load_study(study_name="pasha", storage=open_storage(None, paths))
+    lost = {t.user_attrs.get("ray_trial_id") for t in study.trials
+            if t.user_attrs.get("status") == "lost"}
+    assert {d["trial_id"] for d in after} - set(records) <= lost
+    lr = {t.user_attrs["ray_trial_id"]: t.params["optimizer.lr"] for t in study.trials
+          if "ray_trial_id" in t.user_attrs and "optimizer.lr" in t.params}
+    lr.update({t: r.params["optimizer.lr"] for t, r in records.items()})
     useless_after_learner = [d for d in after if lr[d["trial_id"]] == 1e-7 and any(
         lr[e["trial_id"]] == 0.05 for e in after[:after.index(d)] if e["rung"] == d["rung"])]
     assert useless_after_learner and all(d["decision"] == STOP for d in useless_after_learner)
     # truncated trials are PRUNED in Optuna and off the frontier
-    study = optuna.load_study(study_name="pasha", storage=open_storage(None, paths))
     states = {t.user_attrs["ray_trial_id"]: t.state for t in study.trials
               if t.user_attrs.get("status") != "lost"}
     assert all(states[t] == optuna.trial.TrialState.PRUNED for t in truncated)
