@@ -99,7 +99,9 @@ def backups(paths: SweepPaths, name: str) -> list[Path]:
 
 def test_trials_log_cut_mid_file_is_rebuilt_from_the_study_and_ray(sweep, pristine, capsys):
     data = sweep.trials.read_bytes()
-    sweep.trials.write_bytes(data[: len(data) // 2])      # mid-line: half the records gone
+    # 10 bytes into the line that holds the file's midpoint: mid-line, about half the records gone
+    cut = data.rfind(b"\n", 0, len(data) // 2) + 1 + 10
+    sweep.trials.write_bytes(data[:cut])
     survivors = len(TrialLog(sweep.trials).records())
     assert survivors < PLANNED
     assert_damage_reported(sweep, capsys, "trials.jsonl: line", "is damaged (torn",
@@ -107,7 +109,7 @@ def test_trials_log_cut_mid_file_is_rebuilt_from_the_study_and_ray(sweep, pristi
     outcome = resume_sweep(sweep.root)
     rebuilt = [n for n in outcome.notes if "re-recorded from optuna + Ray's experiment state" in n]
     assert len(rebuilt) == PLANNED - survivors, outcome.notes
-    assert backups(sweep, "trials.jsonl")[0].read_bytes() == data[: len(data) // 2]
+    assert backups(sweep, "trials.jsonl")[0].read_bytes() == data[:cut]
     got = assert_healed(sweep, capsys, pristine)
     for tid, r in got["records"].items():  # checkpoints and failures come back from Ray
         assert r.checkpoint == pristine["records"][tid].checkpoint
