@@ -196,14 +196,20 @@ def finished_sweep(spec: SweepSpec, paths: SweepPaths) -> SweepOutcome | None:
     return outcome
 
 
-def resume_sweep(directory: str | Path, *, display: SweepDisplay | None = None,
-                 trainable: Callable[..., Any] = demp_trial) -> SweepOutcome:
-    """Continue a sweep whose driver stopped, until it has its planned number of trials."""
+def _existing_sweep(directory: str | Path) -> tuple[SweepPaths, SweepSpec]:
+    """The paths and spec of a sweep directory a driver may work in (it was not moved)."""
     paths = SweepPaths(Path(directory).resolve())
     if not paths.is_sweep():
         raise SweepDirectoryError(not_a_sweep(paths))
     spec = load_spec(paths.spec)
     check_not_moved(paths)
+    return paths, spec
+
+
+def resume_sweep(directory: str | Path, *, display: SweepDisplay | None = None,
+                 trainable: Callable[..., Any] = demp_trial) -> SweepOutcome:
+    """Continue a sweep whose driver stopped, until it has its planned number of trials."""
+    paths, spec = _existing_sweep(directory)
     with DriverLock(paths):
         if spec.storage is None and not paths.journal.is_file():
             raise SweepDirectoryError(
@@ -263,11 +269,7 @@ def replicate_sweep(directory: str | Path, seeds: int, stage: str = "frontier", 
                     display: SweepDisplay | None = None) -> SweepOutcome:
     """``demp sweep replicate``: replicates for a sweep whose search has ended (its spec need
     not ask for them). Runs only the missing (configuration, seed) pairs."""
-    paths = SweepPaths(Path(directory).resolve())
-    if not paths.is_sweep():
-        raise SweepDirectoryError(not_a_sweep(paths))
-    spec = load_spec(paths.spec)
-    check_not_moved(paths)
+    paths, spec = _existing_sweep(directory)
     with DriverLock(paths):
         outcome = load_sweep(paths.root)
         if outcome.finished < spec.trials:
