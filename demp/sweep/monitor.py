@@ -27,6 +27,7 @@ from demp.results.records import TrialLog, TrialRecord, classify, counts
 from demp.spec.layout import SweepPaths
 from demp.spec.schema import SweepSpec
 from demp.sweep.reporting import full_result
+from demp.track.background import BackgroundCalls
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +64,9 @@ class SweepMonitor:
         self.frontier = self._frontier()
         self.trials: dict[str, Any] = {}  # Ray's trials as of the last loop step
         self.wandb = sweep_run_logger(spec, paths)
+        # The run's calls go to a thread of their own: between one trial's end and the next
+        # one's start the driver only records (``demp.track.background``).
+        self._wandb_calls = BackgroundCalls(self.wandb) if self.wandb is not None else None
         self.stopped_by: str | None = None  # "SIGINT" / "SIGTERM" once the user stopped Tune
 
     def catch_stop_signals(self) -> None:
@@ -102,19 +106,24 @@ class SweepMonitor:
 
     def start(self) -> None:
         """Open the sweep's W&B run; a resumed sweep logs the state it starts from."""
-        if self.wandb is not None and self.wandb.start() and self.records:
+        if self._wandb_calls is None:
+            return
+        self._wandb_calls.submit("start")
+        if self.records:
             self.log_wandb()
 
     def log_wandb(self) -> None:
-        if self.wandb is None:
+        """Queue the sweep's current state for its W&B run (the rows are built here, now)."""
+        if self._wandb_calls is None:
             return
-        self.wandb.update(frontier_rows(self.frontier), trial_rows(self.records, self.spec.metrics),
-                          [hv for _, hv in self.frontier.history], counts(self.records),
-                          list(zip(self.spec.metrics, self.spec.directions)))
+        self._wandb_calls.submit(
+            "update", frontier_rows(self.frontier), trial_rows(self.records, self.spec.metrics),
+            [hv for _, hv in self.frontier.history], counts(self.records),
+            list(zip(self.spec.metrics, self.spec.directions)))
 
     def log_replicates(self) -> None:
         """The frontier over seeds to the sweep's W&B run, once replicates have run."""
-        if self.wandb is None:
+        if self._wandb_calls is None:
             return
         from demp.results.outcome import load_sweep
         from demp.results.replicated import replicated_document, replicated_groups
@@ -125,12 +134,13 @@ class SweepMonitor:
         doc = replicated_document(replicated_groups(outcome), self.spec.metrics,
                                   self.spec.directions, self.spec.reference_point(),
                                   self.spec.name)
-        self.wandb.log_replicates(doc["rows"], doc["hypervolume_of_means"],
-                                  doc["hypervolume_interval"])
+        self._wandb_calls.submit("log_replicates", doc["rows"], doc["hypervolume_of_means"],
+                                 doc["hypervolume_interval"])
 
     def close(self, exit_code: int = 0) -> None:
-        if self.wandb is not None:
-            self.wandb.finish(exit_code=exit_code)
+        """Finish the sweep's W&B run after everything queued for it (waits for W&B)."""
+        if self._wandb_calls is not None:
+            self._wandb_calls.close("finish", exit_code=exit_code)
 
     def record(self, trial: Any, errored: bool) -> None:
         checkpoint = trial.checkpoint

@@ -10,6 +10,10 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
 
 import optuna
 import ray
@@ -17,6 +21,9 @@ import ray
 from demp.errors import ConfigError
 from demp.spec.cluster import effective_address
 from demp.spec.schema import SweepSpec
+from demp.sweep.driver_log import RayLogToFile
+
+T = TypeVar("T")
 
 # Ray's experiment snapshot period (s) unless the user set TUNE_GLOBAL_CHECKPOINT_S: short, as
 # the snapshot is small and a lagging one is what a killed driver has to reconcile.
@@ -52,6 +59,42 @@ def init_ray(spec: SweepSpec) -> bool:
     return True
 
 
+class RaySession:
+    """Ray for one driver command: Ray's log lines to ``driver.log``, then start or join Ray;
+    ``stop`` shuts down what ``start`` started and puts the log handlers back.
+
+    ``stop_during(work)`` stops Ray on a thread while ``work`` (writing the sweep's results)
+    runs: ``ray.shutdown`` spends its 1.5 s waiting for Ray's processes to exit (measured, issue
+    #17) and the results need no Ray, so the two overlap. Used only after a run that ended
+    normally; on an exception ``stop`` runs first, as before.
+    """
+
+    def __init__(self, spec: SweepSpec, driver_log: Path) -> None:
+        self.spec = spec
+        self.ray_log = RayLogToFile(driver_log)
+        self.started = False
+
+    def start(self) -> None:
+        self.ray_log.start()
+        self.started = init_ray(self.spec)
+
+    def stop(self) -> None:
+        started, self.started = self.started, False
+        try:
+            if started:
+                ray.shutdown()
+        finally:
+            self.ray_log.stop()
+
+    def stop_during(self, work: Callable[[], T]) -> T:
+        stopper = threading.Thread(target=self.stop, name="demp-ray-shutdown")
+        stopper.start()
+        try:
+            return work()
+        finally:
+            stopper.join()
+
+
 def driver_env(display: bool) -> None:
     """Driver-side settings, read by Tune when the Tuner starts (user values win)."""
     os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", SNAPSHOT_PERIOD_S)
@@ -63,6 +106,32 @@ def driver_env(display: bool) -> None:
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     if display:
         os.environ.setdefault("TUNE_PRINT_ALL_TRIAL_ERRORS", "0")  # reasons go to trials.jsonl
+    skip_callback_usage_tag()
 
 
-__all__ = ["SNAPSHOT_PERIOD_S", "WORKER_NICENESS_ENV", "driver_env", "init_ray"]
+def skip_callback_usage_tag() -> None:
+    """Stop Ray Tune's usage telemetry from importing W&B, MLflow, Comet and Aim on the driver.
+
+    ``tune.run`` calls ``ray.air._internal.usage.tag_callbacks`` on the run's callbacks, and that
+    imports every logger integration Ray ships, to name which ones were passed. Whenever a run
+    passes any callback (every sweep: ``ForwardToMonitor`` and the JSON logger), that costs
+    the driver a ``wandb`` import (0.9 s on the 2-core machine, issue #17), before the first
+    trial starts, with W&B disabled too. The tag names only Ray's own callback classes; demp
+    passes none of the integrations, so nothing it would record is lost by skipping it. The
+    attribute is looked up at call time (``air_usage.tag_callbacks(...)`` in ``tune/tune.py``),
+    so replacing it here is enough; if Ray moves it, this does nothing.
+    """
+    try:
+        from ray.air._internal import usage
+    except ImportError:  # pragma: no cover - Ray reorganized its telemetry
+        return
+    if hasattr(usage, "tag_callbacks"):
+        usage.tag_callbacks = _no_callback_tag
+
+
+def _no_callback_tag(callbacks: Any) -> bool:
+    return False
+
+
+__all__ = ["SNAPSHOT_PERIOD_S", "WORKER_NICENESS_ENV", "RaySession", "driver_env", "init_ray",
+           "skip_callback_usage_tag"]

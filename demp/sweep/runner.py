@@ -29,12 +29,12 @@ sweep.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import optuna
-import ray
 from ray import tune
 from ray.tune.logger import JsonLoggerCallback
 
@@ -50,8 +50,7 @@ from demp.spec.schema import SweepSpec
 from demp.sweep.monitor import (
     ForwardToMonitor, SweepDisplay, SweepMonitor, error_reason_of, monitoring,
 )
-from demp.sweep.driver_log import RayLogToFile
-from demp.sweep.ray_setup import driver_env, init_ray
+from demp.sweep.ray_setup import RaySession, driver_env
 from demp.sweep.ledger_repair import rebuild_trial_log
 from demp.sweep.recovery import (
     clear_directory, load_study, ray_trials, reconcile, repair_checkpoints, study_dir,
@@ -135,8 +134,7 @@ def _run_new_sweep(spec: SweepSpec, paths: SweepPaths, existing: bool, overwrite
                                   f"{storage_label(spec.storage, paths)}{where}; choose another "
                                   f"study_name")
             optuna.delete_study(study_name=study_name, storage=storage)  # --overwrite: ours
-        started = False
-        ray_log = RayLogToFile(paths.driver_log)
+        session = RaySession(spec, paths.driver_log)
         try:
             paths.spec.write_text(dump_spec(spec))
             study = optuna.create_study(storage=storage, study_name=study_name,
@@ -146,28 +144,32 @@ def _run_new_sweep(spec: SweepSpec, paths: SweepPaths, existing: bool, overwrite
                 study.set_metric_names(spec.metrics)  # labels the objectives in optuna-dashboard
             study.set_user_attr("sweep_dir", str(paths.root))
             record_driver_run(paths, "run", study_name, storage_label(spec.storage, paths))
-            ray_log.start()
-            started = init_ray(spec)
+            session.start()
             tuner = make_tuner(spec, paths, storage, trainable)
         except BaseException:
             # nothing ran: leave no half-made sweep for the next `run` (or `resume`) to trip on
-            if started:
-                ray.shutdown()
-            ray_log.stop()
+            session.stop()
             undo_new_sweep(paths, storage, study_name)
             raise
         monitor = SweepMonitor(spec, paths, display)
-        try:
+        with stopping_on_error(session):
             with monitoring(monitor):
                 tuner.fit()
                 replicate_after_search(spec, paths, monitor)
-        finally:
-            if started:
-                ray.shutdown()
-            ray_log.stop()
-        outcome = finalize(spec, paths)
+        outcome = session.stop_during(lambda: finalize(spec, paths))
         outcome.stopped_by = monitor.stopped_by
         return outcome
+
+
+@contextmanager
+def stopping_on_error(session: RaySession) -> Iterator[None]:
+    """Stops Ray at once when the block raises; after a normal end the caller stops it (with
+    ``stop_during``, while it writes the results)."""
+    try:
+        yield
+    except BaseException:
+        session.stop()
+        raise
 
 
 def replicate_after_search(spec: SweepSpec, paths: SweepPaths, monitor: SweepMonitor) -> None:
@@ -230,11 +232,9 @@ def resume_sweep(directory: str | Path, *, display: SweepDisplay | None = None,
                               f"with `demp sweep run --overwrite`)")
         record_driver_run(paths, "resume", spec.resolved_study_name,
                           storage_label(spec.storage, paths))
-        ray_log = RayLogToFile(paths.driver_log)
-        ray_log.start()
-        started = False
-        try:
-            started = init_ray(spec)
+        session = RaySession(spec, paths.driver_log)
+        with stopping_on_error(session):
+            session.start()
             restorable = any(paths.ray.glob("experiment_state-*.json"))
             known = ray_trials(paths) if restorable else []
             if not paths.ray.is_dir() and TrialLog(paths.trials).records():
@@ -255,11 +255,7 @@ def resume_sweep(directory: str | Path, *, display: SweepDisplay | None = None,
                     monitor.note(text)
                 tuner.fit()
                 replicate_after_search(spec, paths, monitor)
-        finally:
-            if started:
-                ray.shutdown()
-            ray_log.stop()
-        outcome = finalize(spec, paths)
+        outcome = session.stop_during(lambda: finalize(spec, paths))
         outcome.notes = notes
         outcome.stopped_by = monitor.stopped_by
         return outcome
@@ -279,19 +275,13 @@ def replicate_sweep(directory: str | Path, seeds: int, stage: str = "frontier", 
         driver_env(display is not None)
         record_driver_run(paths, "replicate", spec.resolved_study_name,
                           storage_label(spec.storage, paths))
-        ray_log = RayLogToFile(paths.driver_log)
-        ray_log.start()
-        started = False
+        session = RaySession(spec, paths.driver_log)
         monitor = SweepMonitor(spec, paths, display)
-        try:
-            started = init_ray(spec)
+        with stopping_on_error(session):
+            session.start()
             with monitoring(monitor):
                 run_replicates(spec, paths, seeds, stage, monitor)
-        finally:
-            if started:
-                ray.shutdown()
-            ray_log.stop()
-        outcome = finalize(spec, paths)
+        outcome = session.stop_during(lambda: finalize(spec, paths))
         outcome.stopped_by = monitor.stopped_by
         return outcome
 
