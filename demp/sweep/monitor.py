@@ -6,7 +6,9 @@ Ray-side piece, ``ForwardToMonitor``, is a stateless shim. Everything stateful l
 driver's ``SweepMonitor`` (installed by ``monitoring`` while Tune runs): it appends each ended
 trial to ``trials.jsonl`` (first record per trial wins), rewrites ``frontier.csv`` / ``.json``,
 keeps the sweep's W&B run (``demp.track.sweep_run.SweepRunLogger``) up to date, and tells the
-display. A W&B failure disables that run with a warning, never the sweep.
+display. The W&B calls run in order on a thread of their own (``demp.track.background``): the
+driver's callbacks sit between one trial's end and the next one's start. A W&B failure disables
+that run with a warning, never the sweep.
 """
 
 from __future__ import annotations

@@ -20,8 +20,9 @@ frontier is always recomputed from ``trials.jsonl``.
 W&B (``spec.wandb``, default ``auto``): each trial opens its own run (``demp.sweep.trial``), and
 the driver's ``SweepMonitor`` (``demp.sweep.monitor``) keeps the sweep's run
 (``demp.track.sweep_run.SweepRunLogger``) up to date as trials end: frontier and all-trials tables,
-the frontier plot, hypervolume history, trial counts. It is finished when Tune returns (exit code 1
-if Tune raised); a resumed driver opens the same run id again and logs the state it starts from.
+the frontier plot, hypervolume history, trial counts, written from a thread of its own so the next
+trial never waits for W&B. It is finished when Tune returns (exit code 1 if Tune raised); a
+resumed driver opens the same run id again and logs the state it starts from.
 Run files go to ``<sweep dir>/wandb/``. A W&B failure disables that run with a warning, never the
 sweep.
 """
