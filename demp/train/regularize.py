@@ -38,12 +38,18 @@ def penalty(params: list[nn.Parameter], kind: str) -> float:
 
 @torch.no_grad()
 def add_penalty_grad(params: list[nn.Parameter], kind: str, lam: float) -> None:
-    """grad += λ·∂R/∂θ: λ·sign(θ) for l1, λ·θ for l2."""
-    if lam == 0.0:
+    """grad += λ·∂R/∂θ: λ·sign(θ) for l1, λ·θ for l2.
+
+    Two foreach calls instead of two calls per parameter (on CPU foreach runs the same per-tensor
+    kernels, so the result is bit-identical; what it saves is the Python and dispatch per tensor).
+    A parameter without a gradient gets λ·∂R/∂θ as its gradient."""
+    if lam == 0.0 or not params:
         return
-    for p in params:
-        g = torch.sign(p) if kind == "l1" else p
-        if p.grad is None:
-            p.grad = g * lam
-        else:
-            p.grad.add_(g, alpha=lam)
+    with_grad = [p for p in params if p.grad is not None]
+    if len(with_grad) < len(params):
+        for p in params:
+            if p.grad is None:
+                p.grad = (torch.sign(p) if kind == "l1" else p) * lam
+    if with_grad:
+        terms = torch._foreach_sign(with_grad) if kind == "l1" else with_grad
+        torch._foreach_add_([p.grad for p in with_grad], terms, alpha=lam)
