@@ -6,6 +6,10 @@ amortized over the prune interval. The two trainers alternate in blocks so machi
 equally; the death check is timed in the same run and amortized at the stated interval(s).
 
     python bench/bench_step_overhead.py [--device cpu|cuda] [--rounds 6] [--block 25]
+        [--cases small_cnn resnet18]
+
+Before/after: run it with ``PYTHONPATH=<older source tree>`` in alternation with the current
+tree (the first line says which ``demp`` was measured).
 """
 
 from __future__ import annotations
@@ -81,14 +85,20 @@ def main() -> None:
                     help="prune intervals to amortize the death check over (paper: 1000-5000)")
     ap.add_argument("--threads", type=int, default=None,
                     help="torch CPU threads (1 is steadier on a shared machine)")
+    ap.add_argument("--cases", nargs="+", default=None,
+                    help="case name prefixes to run (default: all)")
     args = ap.parse_args()
-    cases = CASES
+    cases = {k: v for k, v in CASES.items()
+             if args.cases is None or any(k.startswith(c) for c in args.cases)}
     rows = []
     for name, base in cases.items():
         plain, demp, check = measure(base, args.device, args.rounds, args.block, args.threads)
         ratios = [f"{(demp + check / k) / plain:.3f}" for k in args.intervals]
         rows.append([name, f"{plain * 1e3:.2f}", f"{demp * 1e3:.2f}", f"{check * 1e3:.1f}",
                      f"{demp / plain:.3f}", *ratios])
+    import demp as measured
+
+    print(f"demp from {Path(measured.__file__).parent}")
     print(f"machine: {machine()}; {args.rounds}x{args.block} steps per side, alternating")
     print(table(["case", "plain ms/step", "DemP ms/step", "death check ms", "ratio (no check)",
                  *[f"ratio, check every {k}" for k in args.intervals]], rows))
