@@ -79,3 +79,11 @@ def test_background_calls_run_in_order_off_the_caller_thread_and_close_waits() -
     assert len(target.calls) == 11
     assert target.threads == {"demp-wandb"}
     calls.close()  # idempotent
+
+
+def test_background_calls_start_no_thread_until_used() -> None:
+    calls = BackgroundCalls(Recorder(), name="demp-wandb-unused")
+    assert all(t.name != "demp-wandb-unused" for t in threading.enumerate())
+    calls.close()  # nothing queued, nothing started: returns at once
+    assert all(t.name != "demp-wandb-unused" for t in threading.enumerate())
+

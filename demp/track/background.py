@@ -30,13 +30,15 @@ class BackgroundCalls:
         self._queue: queue.SimpleQueue[tuple[str, tuple[Any, ...], dict[str, Any]] | None] = (
             queue.SimpleQueue())
         self._closed = False
-        # A daemon: an interpreter that exits without ``close`` (a crash) does not hang on W&B.
+        # Started by the first call, so an object that is never used leaves no thread behind. A
+        # daemon: an interpreter that exits without ``close`` (a crash) does not hang on W&B.
         self._thread = threading.Thread(target=self._work, name=name, daemon=True)
-        self._thread.start()
 
     def submit(self, name: str, *args: Any, **kwargs: Any) -> None:
         if self._closed:
             raise RuntimeError(f"{type(self).__name__}: submit({name!r}) after close")
+        if self._thread.ident is None:  # never started
+            self._thread.start()
         self._queue.put((name, args, kwargs))
 
     def close(self, name: str | None = None, *args: Any, **kwargs: Any) -> None:
@@ -46,8 +48,9 @@ class BackgroundCalls:
         if name is not None:
             self.submit(name, *args, **kwargs)
         self._closed = True
-        self._queue.put(None)
-        self._thread.join()
+        if self._thread.ident is not None:  # started: let it drain, then stop
+            self._queue.put(None)
+            self._thread.join()
 
     def _work(self) -> None:
         while True:
