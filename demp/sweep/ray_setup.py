@@ -87,12 +87,23 @@ class RaySession:
             self.ray_log.stop()
 
     def stop_during(self, work: Callable[[], T]) -> T:
-        stopper = threading.Thread(target=self.stop, name="demp-ray-shutdown")
+        errors: list[BaseException] = []
+
+        def stop() -> None:
+            try:
+                self.stop()
+            except BaseException as exc:  # noqa: BLE001 - re-raised below, on this thread
+                errors.append(exc)
+
+        stopper = threading.Thread(target=stop, name="demp-ray-shutdown")
         stopper.start()
         try:
-            return work()
+            result = work()
         finally:
             stopper.join()
+        if errors:
+            raise errors[0]
+        return result
 
 
 def driver_env(display: bool) -> None:
