@@ -87,3 +87,22 @@ def test_background_calls_start_no_thread_until_used() -> None:
     calls.close()  # nothing queued, nothing started: returns at once
     assert all(t.name != "demp-wandb-unused" for t in threading.enumerate())
 
+
+
+def test_ray_session_stops_while_the_results_are_written(tmp_path: Path) -> None:
+    import pytest
+
+    from demp.sweep.ray_setup import RaySession
+
+    session = RaySession(spec=None, driver_log=tmp_path / "driver.log")  # type: ignore[arg-type]
+    stopping = threading.Event()
+    session.stop = stopping.set  # type: ignore[method-assign]
+    # the work sees the stop under way: the two overlap (a serial stop would time out here)
+    assert session.stop_during(lambda: stopping.wait(timeout=10)) is True
+
+    def broken_stop() -> None:
+        raise RuntimeError("shutdown failed")
+
+    session.stop = broken_stop  # type: ignore[method-assign]
+    with pytest.raises(RuntimeError, match="shutdown failed"):
+        session.stop_during(lambda: "results")
