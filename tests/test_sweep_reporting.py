@@ -117,3 +117,10 @@ def test_history_reads_the_trials_own_file_and_falls_back_to_rays(tmp_path):
     assert [r["live_units/fc0"] for r in read_trial_history(new)] == [3, 2]
     assert record_at(new, 15) == {"step": 15, "live_units/fc0": 3}
     assert record_at(new, 45) is None
+
+
+def test_the_reader_and_the_writer_name_the_same_per_evaluation_file():
+    from demp.results.history import METRICS_FILE as read_from
+    from demp.train.rundir import METRICS_FILE as written_to
+
+    assert read_from == written_to

@@ -24,7 +24,9 @@ if TYPE_CHECKING:
     from demp.results.records import TrialRecord
     from demp.spec.layout import SweepPaths
 
-METRICS_FILE = "metrics.jsonl"   # the trial's own, one full record per evaluation
+# The trial's own, one full record per evaluation: the name ``demp.train.rundir.METRICS_FILE``
+# writes (not imported from there: ``demp.train`` imports torch; a test keeps the two equal).
+METRICS_FILE = "metrics.jsonl"
 RESULT_FILE = "result.json"      # Ray's, one line per report (every evaluation before #17)
 # The per-group sections of the trainer's metrics record, as the sweep trial flattens them into
 # what it reports to Ray: ``live_units/<group>``, ``dead_fraction/<group>``.
@@ -128,8 +130,6 @@ def _num(value: Any) -> float:
         return float(value)
     except (TypeError, ValueError):
         return math.nan
-
-
 
 
 __all__ = ["DEAD_FRACTION", "LIVE_UNITS", "METRICS_FILE", "RESULT_FILE", "TrialHistory", "flatten",
