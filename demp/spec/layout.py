@@ -61,6 +61,12 @@ WANDB_DIR = "wandb"
 REPORT_DIR = "report"
 
 
+def trial_dirname(trial_id: str) -> str:
+    """The directory name of one Ray trial in any experiment of a sweep (Tune's
+    ``trial_dirname_creator``): ``trial_<id>``, where the trial also keeps its own files."""
+    return f"trial_{trial_id}"
+
+
 @dataclass(frozen=True)
 class SweepPaths:
     """Every path of one sweep directory (see the module docstring)."""
@@ -127,7 +133,7 @@ class SweepPaths:
     def trial_dir(self, trial_id: str) -> Path:
         """Ray's directory of one trial (``trial_dirname_creator``), where the trial also keeps
         its own per-evaluation files (``metrics.jsonl``, ``prune_events.jsonl``)."""
-        return self.ray / f"trial_{trial_id}"
+        return self.ray / trial_dirname(trial_id)
 
     def export_dir(self, trial_id: str) -> Path:
         return self.root / "exports" / trial_id

@@ -88,7 +88,7 @@ def record_from(spec: SweepSpec, paths: SweepPaths, ot: optuna.trial.FrozenTrial
                 ray_trial: Any | None) -> TrialRecord:
     """The trials.jsonl record of a finished Optuna trial, from the best surviving sources."""
     ray_id = ot.user_attrs["ray_trial_id"]
-    trial_dir = paths.ray / f"trial_{ray_id}"
+    trial_dir = paths.trial_dir(ray_id)
     sources = ["optuna"]
     result: dict[str, Any] = {}
     checkpoint: str | None = None

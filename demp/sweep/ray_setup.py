@@ -20,6 +20,7 @@ import ray
 
 from demp.errors import ConfigError
 from demp.spec.cluster import effective_address
+from demp.spec.layout import trial_dirname
 from demp.spec.schema import SweepSpec
 from demp.sweep.driver_log import RayLogToFile
 
@@ -57,6 +58,11 @@ def init_ray(spec: SweepSpec) -> bool:
         quiet.pop("include_dashboard")
         ray.init(address=spec.ray.address, **quiet)
     return True
+
+
+def tune_trial_dirname(trial: Any) -> str:
+    """Tune's ``trial_dirname_creator`` for every experiment of a sweep (``trial_dirname``)."""
+    return trial_dirname(trial.trial_id)
 
 
 class RaySession:
@@ -145,4 +151,4 @@ def _no_callback_tag(callbacks: Any) -> bool:
 
 
 __all__ = ["SNAPSHOT_PERIOD_S", "WORKER_NICENESS_ENV", "RaySession", "driver_env", "init_ray",
-           "skip_callback_usage_tag"]
+           "skip_callback_usage_tag", "tune_trial_dirname"]

@@ -30,9 +30,11 @@ from demp.results.outcome import load_sweep
 from demp.results.records import TrialLog, TrialRecord, classify
 from demp.results.replicates import STAGES, training_seed
 from demp.results.replicates import replicate_jobs as plan
-from demp.spec.layout import SweepPaths
+from demp.spec.layout import SweepPaths, trial_dirname
 from demp.spec.schema import SweepSpec
 from demp.sweep.monitor import error_reason
+# under its old name too: replicate experiments pickled before it moved refer to it so
+from demp.sweep.ray_setup import tune_trial_dirname as _trial_dirname
 from demp.sweep.recovery import repair_checkpoints
 from demp.sweep.reporting import full_result
 from demp.sweep.trial import demp_trial, wandb_settings
@@ -69,7 +71,7 @@ class ReplicateRecorder:
         checkpoint = trial.checkpoint
         # Ray holds the slim result; the ledger keeps the trial's full record of that step.
         result = full_result(trial.last_result or {},
-                             Path(trial.config["experiment_dir"]) / f"trial_{trial.trial_id}",
+                             Path(trial.config["experiment_dir"]) / trial_dirname(trial.trial_id),
                              checkpoint.path if checkpoint else None)
         status, reason = classify(result, errored, self.spec.metrics)
         if errored:
@@ -103,10 +105,6 @@ class ForwardToRecorder(tune.Callback):
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         if _RECORDER is not None:
             _RECORDER.record(trial, errored=True)
-
-
-def _trial_dirname(trial: Any) -> str:
-    return f"trial_{trial.trial_id}"
 
 
 def _experiments(paths: SweepPaths) -> list[str]:

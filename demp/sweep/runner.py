@@ -52,6 +52,8 @@ from demp.sweep.monitor import (
     ForwardToMonitor, SweepDisplay, SweepMonitor, error_reason_of, monitoring,
 )
 from demp.sweep.ray_setup import RaySession, driver_env
+# under its old name too: experiments pickled before it moved refer to it as this module's
+from demp.sweep.ray_setup import tune_trial_dirname as _trial_dirname
 from demp.sweep.ledger_repair import rebuild_trial_log
 from demp.sweep.recovery import (
     clear_directory, load_study, ray_trials, reconcile, repair_checkpoints, study_dir,
@@ -62,10 +64,6 @@ from demp.sweep.replicates import run_replicates
 from demp.sweep.scheduler import make_scheduler, report_plan
 from demp.sweep.search import make_sampler, make_searcher
 from demp.sweep.trial import demp_trial, wandb_settings
-
-
-def _trial_dirname(trial: Any) -> str:
-    return f"trial_{trial.trial_id}"
 
 
 def _with_resources(spec: SweepSpec, trainable: Callable[..., Any]) -> Any:

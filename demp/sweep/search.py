@@ -25,6 +25,7 @@ from ray.tune.search.optuna import OptunaSearch
 from demp.results.frontier import SUMMARY_METRICS
 from demp.results.records import classify
 from demp.results.values import is_finite
+from demp.spec.layout import trial_dirname
 from demp.spec.schema import SweepSpec
 
 logger = logging.getLogger(__name__)
@@ -168,7 +169,7 @@ class DempOptunaSearch(OptunaSearch):
 
         metric = self._objectives[0]
         return [[int(r["step"]), r[metric]] for r in
-                read_trial_history(Path(trials_dir) / f"trial_{ray_id}") if metric in r]
+                read_trial_history(Path(trials_dir) / trial_dirname(ray_id)) if metric in r]
 
     def on_trial_complete(self, trial_id: str, result: dict[str, Any] | None = None,
                           error: bool = False) -> None:

@@ -44,7 +44,7 @@ from ray import tune
 
 from demp.config import ConfigError, TrainConfig, validate
 from demp.results.history import flatten
-from demp.spec.layout import SweepPaths
+from demp.spec.layout import SweepPaths, trial_dirname
 from demp.spec.space import apply_params
 from demp.sweep.reporting import (  # noqa: F401  (RECORD_FILE, read_record: re-exported)
     RECORD_FILE, ReportToTune, failure_record, read_record, slim,
@@ -73,7 +73,7 @@ def trial_files(config: dict[str, Any]) -> Path | None:
     if not (root and trial_id):
         return None
     if config.get("experiment_dir"):  # a second experiment of the sweep (replicates)
-        return Path(config["experiment_dir"]) / f"trial_{trial_id}"
+        return Path(config["experiment_dir"]) / trial_dirname(trial_id)
     return SweepPaths(Path(root)).trial_dir(trial_id)
 
 
