@@ -5,6 +5,7 @@ observes it (Ray, W&B, progress bars, files) as ``Callback``s. Build a trainer f
 ``demp.methods.build_trainer``. One module per job:
 
 - ``trainer``     the loop: steps, evaluations, checkpoints; ``apply_surgery``, ``emit_prune``
+- ``optim``       PyTorch's AdamW / Adam / SGD without the ``torch._dynamo`` import
 - ``strategy``    the hooks a pruning method gets
 - ``callbacks``   the hooks an observer gets
 - ``schedules``   λ_t / σ_t and learning-rate schedules as pure functions of the step

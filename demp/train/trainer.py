@@ -32,6 +32,7 @@ from demp.models import PrunableNet, build_model
 from demp.train import checkpoint as ckpt
 from demp.train.callbacks import Callback, CallbackList
 from demp.train.metrics import count_parameters, inference_flops, neural_sparsity, per_layer_units
+from demp.train.optim import build_optimizer
 from demp.train.rundir import JsonlLog
 from demp.train.schedules import lr_factor
 from demp.train.strategy import TrainingStrategy
@@ -53,17 +54,6 @@ def resolve_device(name: str) -> torch.device:
         raise DeviceUnavailable("device: cuda requested but no CUDA device is available; use "
                                 "device cpu or auto")
     return torch.device(name)
-
-
-def build_optimizer(cfg: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
-    o = cfg.optimizer
-    params = list(model.parameters())
-    if o.name == "adamw":
-        return torch.optim.AdamW(params, lr=o.lr, betas=o.betas, weight_decay=o.weight_decay)
-    if o.name == "adam":
-        return torch.optim.Adam(params, lr=o.lr, betas=o.betas, weight_decay=o.weight_decay)
-    return torch.optim.SGD(params, lr=o.lr, momentum=o.momentum, nesterov=o.nesterov,
-                           weight_decay=o.weight_decay)
 
 
 class Trainer:
