@@ -99,6 +99,10 @@ class RaySpec(StrictModel):
         None, description="CPUs of a local instance (default: all).")
     num_gpus: Annotated[int, Field(ge=0, le=int(RESOURCE_MAX))] | None = Field(
         None, description="GPUs of a local instance (default: all visible).")
+    dashboard: bool = Field(
+        False, description="Ray's dashboard for a local instance, on 127.0.0.1 (needs "
+        "ray[default]). Default: a lean instance, without Ray's API server, autoscaler monitor "
+        "and log monitor, which a sweep does not use and which cost it ≈ 2 s of start and stop.")
     shared_paths: list[Path] = Field(
         default_factory=list, description="Directories every node of the cluster mounts at the "
         "same path (NFS, EFS, Filestore, a ReadWriteMany volume): an output_root under one is on "

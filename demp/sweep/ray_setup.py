@@ -23,6 +23,7 @@ from demp.spec.cluster import effective_address
 from demp.spec.layout import trial_dirname
 from demp.spec.schema import SweepSpec
 from demp.sweep.driver_log import RayLogToFile
+from demp.sweep.lean_ray import lean_local_start
 
 T = TypeVar("T")
 
@@ -42,7 +43,12 @@ def init_ray(spec: SweepSpec) -> bool:
         # Ray starts workers at nice 15 (its ``worker_niceness``), a cluster default that on
         # the user's own machine lets every other process starve the trials.
         os.environ.setdefault(WORKER_NICENESS_ENV, "0")
-        ray.init(num_cpus=spec.ray.num_cpus, num_gpus=spec.ray.num_gpus, **quiet)
+        resources = dict(num_cpus=spec.ray.num_cpus, num_gpus=spec.ray.num_gpus)
+        if spec.ray.dashboard:
+            _init_with_dashboard(resources, quiet)
+        else:
+            with lean_local_start():
+                ray.init(**resources, **quiet)
         if ray.util.get_node_ip_address() != "127.0.0.1":
             ray.shutdown()
             raise ConfigError("ray.address: the local Ray instance would listen on a public "
@@ -58,6 +64,16 @@ def init_ray(spec: SweepSpec) -> bool:
         quiet.pop("include_dashboard")
         ray.init(address=spec.ray.address, **quiet)
     return True
+
+
+def _init_with_dashboard(resources: dict[str, Any], quiet: dict[str, Any]) -> None:
+    """Ray's full local start, dashboard on 127.0.0.1 (``ray: {dashboard: true}``)."""
+    from ray._private.utils import get_dashboard_dependency_error
+
+    if get_dashboard_dependency_error() is not None:
+        raise ConfigError("ray.dashboard: Ray's dashboard needs Ray's optional packages "
+                          "(pip install 'ray[default]'); or leave ray.dashboard off")
+    ray.init(**resources, **dict(quiet, include_dashboard=True), dashboard_host="127.0.0.1")
 
 
 def tune_trial_dirname(trial: Any) -> str:
