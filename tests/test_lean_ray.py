@@ -98,3 +98,9 @@ def test_the_spec_field_defaults_to_lean():
     spec = validate_spec({"name": "x", "trials": 1,
                           "space": {"optimizer.lr": {"low": 1e-3, "high": 1e-1}}})
     assert spec.ray.dashboard is False
+
+
+def test_the_dashboard_of_a_cluster_is_not_the_specs_to_ask_for():
+    with pytest.raises(ConfigError, match=r"ray\.dashboard: only for a local instance"):
+        validate_spec({"name": "x", "trials": 1, "ray": {"address": "auto", "dashboard": True},
+                       "space": {"optimizer.lr": {"low": 1e-3, "high": 1e-1}}})

@@ -25,6 +25,7 @@ from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from demp.config import STEPS_MAX, StrictModel, TrainConfig
 from demp.pareto import default_reference
@@ -115,6 +116,14 @@ class RaySpec(StrictModel):
         if problem:
             raise ValueError(problem)
         return v
+
+    @model_validator(mode="after")
+    def _dashboard_is_local(self) -> "RaySpec":
+        if self.dashboard and self.address is not None:
+            raise PydanticCustomError(
+                "field", "dashboard: only for a local instance; a cluster the sweep joins "
+                "(address) has its own dashboard, set up where the cluster starts")
+        return self
 
     @property
     def is_local(self) -> bool:
