@@ -44,13 +44,17 @@ sys.path.insert(0, str(Path(__file__).parent))
 from test_sweep_e2e import BASE, LAMBDA, check_agreement  # noqa: E402
 
 S = optuna.trial.TrialState
-PLANNED = 6
+# Enough trials, long enough, that the driver is still mid-sweep when the test has seen two of
+# them arrive through optuna-dashboard (which caches a study's trials for 2 s): with 6 trials of
+# 150 steps, a fast machine finished the whole sweep before the kill.
+PLANNED = 8
+STEPS = 450
 
 
 def spec_data(root: Path, name: str, storage: str, ray_address: str) -> dict[str, Any]:
     base = copy.deepcopy(BASE)
-    base.update(max_steps=150, eval_interval=30)
-    base["demp"]["death"]["prune_interval"] = 30
+    base.update(max_steps=STEPS, eval_interval=STEPS // 5)
+    base["demp"]["death"]["prune_interval"] = STEPS // 5
     return {"name": name, "output_root": str(root), "base": base, "storage": storage,
             "space": {"demp.regularizer.peak": dict(LAMBDA)}, "trials": PLANNED,
             "max_concurrent": 2, "sampler": {"name": "random", "seed": 5},
