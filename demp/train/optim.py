@@ -34,8 +34,11 @@ from demp.config import TrainConfig
 DYNAMO = "torch._dynamo"
 
 
-def _undecorated(decorated: Callable[..., Any]) -> Callable[..., Any]:
-    """``decorated`` for an ``Optimizer`` method wrapped by ``torch._disable_dynamo``."""
+def _undecorated(decorated: Callable[..., Any], *, grad_mode: bool = False) -> Callable[..., Any]:
+    """``decorated`` (an ``Optimizer`` method wrapped by ``torch._disable_dynamo``, or with
+    ``grad_mode`` a ``step`` wrapped by ``_use_grad_for_differentiable``) calling its undecorated
+    body while Dynamo is not imported; with ``grad_mode``, under the grad mode ``_use_grad`` sets,
+    without its graph breaks."""
     raw = getattr(decorated, "__wrapped__", None)
     if raw is None:
         return decorated
@@ -44,30 +47,12 @@ def _undecorated(decorated: Callable[..., Any]) -> Callable[..., Any]:
     def method(self: torch.optim.Optimizer, *args: Any, **kwargs: Any) -> Any:
         if DYNAMO in sys.modules:
             return decorated(self, *args, **kwargs)
-        return raw(self, *args, **kwargs)
+        if not grad_mode:
+            return raw(self, *args, **kwargs)
+        with torch.set_grad_enabled(self.defaults["differentiable"]):
+            return raw(self, *args, **kwargs)
 
     return method
-
-
-def _undecorated_step(decorated: Callable[..., Any]) -> Callable[..., Any]:
-    """``decorated`` for a ``step`` wrapped by ``_use_grad_for_differentiable``: the same grad
-    mode around the body, without the graph breaks."""
-    raw = getattr(decorated, "__wrapped__", None)
-    if raw is None:
-        return decorated
-
-    @functools.wraps(raw)
-    def step(self: torch.optim.Optimizer, *args: Any, **kwargs: Any) -> Any:
-        if DYNAMO in sys.modules:
-            return decorated(self, *args, **kwargs)
-        previous = torch.is_grad_enabled()
-        try:
-            torch.set_grad_enabled(self.defaults["differentiable"])
-            return raw(self, *args, **kwargs)
-        finally:
-            torch.set_grad_enabled(previous)
-
-    return step
 
 
 def _eager(base: type[torch.optim.Optimizer]) -> type[torch.optim.Optimizer]:
@@ -80,7 +65,7 @@ def _eager(base: type[torch.optim.Optimizer]) -> type[torch.optim.Optimizer]:
         "zero_grad": _undecorated(core.zero_grad),
         "state_dict": _undecorated(core.state_dict),
         "load_state_dict": _undecorated(core.load_state_dict),
-        "step": _undecorated_step(base.step),
+        "step": _undecorated(base.step, grad_mode=True),
     }
     return type(base.__name__, (base,), namespace)
 
