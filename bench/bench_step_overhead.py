@@ -3,7 +3,10 @@
 DemP here has regularization, noise and death checks on but removal off, so both runs train the
 same dense network and the ratio is the pure overhead: noise, penalty gradient, and the death check
 amortized over the prune interval. The two trainers alternate in blocks so machine noise hits both
-equally; the death check is timed in the same run and amortized at the stated interval(s).
+equally; the death check is timed in the same run and amortized at the stated interval(s). The
+noise draw alone (reseed + one ``normal_`` over all parameters, DemP's own stream) is timed between
+the blocks: ``draw floor`` = 1 + draw / plain step, the ratio DemP cannot go under without a
+different random stream.
 
     python bench/bench_step_overhead.py [--device cpu|cuda] [--rounds 6] [--block 25]
         [--cases small_cnn resnet18]
@@ -45,14 +48,34 @@ def trainer(base: dict, demp_on: bool, device: str, threads: int | None) -> Trai
     return build_trainer(cfg)
 
 
+def draw_seconds(model: torch.nn.Module, device: str, block: int) -> float:
+    """Seconds for ``block`` of the draws DemP's noise makes each step: a reseed and one flat
+    ``normal_`` over every trained parameter. No faster draw gives the same stream, so 1 + this
+    / plain step is the lowest ratio DemP's step can reach (the "draw floor" column)."""
+    n = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    buf = torch.empty(n, device=device)
+    gen = torch.Generator(device=device)
+    if device == "cuda":
+        torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    for step in range(block):
+        gen.manual_seed(step + 17)
+        buf.normal_(generator=gen)
+    if device == "cuda":
+        torch.cuda.synchronize()
+    return time.perf_counter() - t0
+
+
 def measure(base: dict, device: str, rounds: int, block: int,
-            threads: int | None) -> tuple[float, float, float]:
-    """Seconds per step plain, per step DemP (without death checks), per death check."""
+            threads: int | None) -> tuple[float, float, float, float]:
+    """Seconds per step plain, per step DemP (without death checks), per death check, and per
+    noise draw alone (timed between the blocks, so the caches see what a step leaves them)."""
     plain, demp = trainer(base, False, device, threads), trainer(base, True, device, threads)
     for t in (plain, demp):  # warm-up (allocator, kernels) and the step-0 death check
         for _ in range(3):
             t.advance()
     times = {id(plain): 0.0, id(demp): 0.0}
+    draws = 0.0
     for _ in range(rounds):
         for t in (plain, demp):
             if device == "cuda":
@@ -63,6 +86,7 @@ def measure(base: dict, device: str, rounds: int, block: int,
             if device == "cuda":
                 torch.cuda.synchronize()
             times[id(t)] += time.perf_counter() - t0
+        draws += draw_seconds(demp.model, device, block)
     n = rounds * block
     checks = []
     death_check = demp.strategy.demp  # DemP's part of the method strategy
@@ -73,7 +97,7 @@ def measure(base: dict, device: str, rounds: int, block: int,
         if device == "cuda":
             torch.cuda.synchronize()
         checks.append(time.perf_counter() - t0)
-    return times[id(plain)] / n, times[id(demp)] / n, min(checks)
+    return times[id(plain)] / n, times[id(demp)] / n, min(checks), draws / n
 
 
 def main() -> None:
@@ -92,15 +116,18 @@ def main() -> None:
              if args.cases is None or any(k.startswith(c) for c in args.cases)}
     rows = []
     for name, base in cases.items():
-        plain, demp, check = measure(base, args.device, args.rounds, args.block, args.threads)
+        plain, demp, check, draw = measure(base, args.device, args.rounds, args.block,
+                                           args.threads)
         ratios = [f"{(demp + check / k) / plain:.3f}" for k in args.intervals]
         rows.append([name, f"{plain * 1e3:.2f}", f"{demp * 1e3:.2f}", f"{check * 1e3:.1f}",
-                     f"{demp / plain:.3f}", *ratios])
+                     f"{draw * 1e3:.3f}", f"{demp / plain:.3f}", f"{1 + draw / plain:.3f}",
+                     *ratios])
     import demp as measured
 
     print(f"demp from {Path(measured.__file__).parent}")
     print(f"machine: {machine()}; {args.rounds}x{args.block} steps per side, alternating")
-    print(table(["case", "plain ms/step", "DemP ms/step", "death check ms", "ratio (no check)",
+    print(table(["case", "plain ms/step", "DemP ms/step", "death check ms", "noise draw ms",
+                 "ratio (no check)", "draw floor",
                  *[f"ratio, check every {k}" for k in args.intervals]], rows))
 
 
