@@ -11,7 +11,8 @@ alternates between rounds, so machine load falls on all alike):
 - ``ray``: raw Ray Tune + ``OptunaSearch`` (the spec's sampler) behind a ``ConcurrencyLimiter``,
   ``reuse_actors=True``, Tune's defaults otherwise, one ``tune.report`` at the end of a trial;
 - ``before``: ``demp`` from another source tree (``--before DIR``, e.g. ``git archive`` of an
-  older commit), for before/after figures measured side by side.
+  older commit), for before/after figures measured side by side; ``before_wandb``: the same
+  with ``wandb: {mode: offline}``.
 
 All get the same configs: ``--from DIR`` takes the parameters of a finished sweep's
 ``trials.jsonl``, else the spec's sampler is asked N times (no results told, so TPE's start-up
@@ -99,8 +100,9 @@ def run_contender(args: argparse.Namespace) -> dict[str, Any]:
     compute_file = root / "compute.txt"
     os.environ[COMPUTE_ENV] = str(compute_file)
     kind = args.worker
-    spec = _spec(args, root, f"orch-{kind}", "offline" if kind == "demp_wandb" else "disabled")
-    if kind in ("demp", "demp_wandb", "before", "ray"):
+    spec = _spec(args, root, f"orch-{kind}",
+                 "offline" if kind in ("demp_wandb", "before_wandb") else "disabled")
+    if kind in ("demp", "demp_wandb", "before", "before_wandb", "ray"):
         import ray  # noqa: F401  (imported before the clock starts, as torch and optuna are)
         from ray import tune  # noqa: F401
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -202,7 +204,7 @@ def make_configs(args: argparse.Namespace) -> list[dict]:
 def spawn(kind: str, args: argparse.Namespace, configs: Path) -> dict[str, Any]:
     env = dict(os.environ)
     env.pop(COMPUTE_ENV, None)
-    src = args.before if kind == "before" else str(HERE.parents[1])
+    src = args.before if kind.startswith("before") else str(HERE.parents[1])
     env["PYTHONPATH"] = os.pathsep.join([src, env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     cmd = [sys.executable, str(HERE), "--worker", kind, "--configs", str(configs),
            "--spec", args.spec, "--trials", str(args.trials),
@@ -223,7 +225,7 @@ def main() -> None:
     ap.add_argument("--trials", type=int, default=24)
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--contenders", nargs="+", default=["demp", "optuna", "ray", "demp_wandb"],
-                    choices=["demp", "optuna", "ray", "demp_wandb", "before"])
+                    choices=["demp", "optuna", "ray", "demp_wandb", "before", "before_wandb"])
     ap.add_argument("--before", help="source tree of the demp to run as 'before'")
     ap.add_argument("--from", dest="from_dir", help="take the configs of this finished sweep")
     ap.add_argument("--set", action="append", default=[], help="spec override K=V")
@@ -234,8 +236,8 @@ def main() -> None:
     if args.worker:
         print(json.dumps(run_contender(args)))
         return
-    if "before" in args.contenders and not args.before:
-        ap.error("--contenders before needs --before DIR")
+    if any(k.startswith("before") for k in args.contenders) and not args.before:
+        ap.error("--contenders before / before_wandb need --before DIR")
     sys.path.insert(0, str(HERE.parent))
     from _common import machine, table
 

@@ -81,6 +81,20 @@ def test_background_calls_run_in_order_off_the_caller_thread_and_close_waits() -
     calls.close()  # idempotent
 
 
+def test_background_calls_call_the_idle_method_while_nothing_is_queued() -> None:
+    target = Recorder()
+    target.flush = lambda: target._note("flush")  # type: ignore[attr-defined]
+    calls = BackgroundCalls(target, name="demp-wandb-idle", idle=("flush", 0.05))
+    calls.submit("update", 1)
+    time.sleep(0.4)
+    calls.close("finish")
+    names = [c[0] for c in target.calls]
+    assert names[0] == "update" and names[-1] == "finish"
+    assert names.count("flush") >= 3  # ≈ 7 idle periods of 50 ms in 0.4 s, minus the update
+    assert set(names[1:-1]) == {"flush"}
+    assert target.threads == {"demp-wandb-idle"}
+
+
 def test_background_calls_start_no_thread_until_used() -> None:
     calls = BackgroundCalls(Recorder(), name="demp-wandb-unused")
     assert all(t.name != "demp-wandb-unused" for t in threading.enumerate())

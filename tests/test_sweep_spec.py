@@ -180,6 +180,8 @@ def test_json_schema_describes_the_spec():
     (lambda d: d.update(early_stopping={"metric": "accuracy"}),
      "early_stopping.metric: Input should be"),
     (lambda d: d.update(wandb={"mode": "on"}), "wandb.mode: Input should be 'auto'"),
+    (lambda d: d.update(wandb={"media_interval": -5}),
+     "wandb.media_interval: Input should be greater than or equal to 0"),
 ])
 def test_bad_spec_message_names_the_field(change, expected):
     data = good()

@@ -382,6 +382,7 @@ def test_sweep_run_logs_frontier_hypervolume_and_counts(env: Path, tmp_path: Pat
                                              ("failed", None, None, 3.0),
                                              ("complete", 0.85, 0.40, 5e-2)])]
     with SweepRunLogger(SWEEP, mode="offline", project="demp-test", dir=tmp_path,
+                        media_interval=0,  # every frontier change (the interval: below)
                         config={"spec": {"trials": 4, "password": "hunter2"}}) as logger:
         logger.update([t[0]], t[:1], [0.0855], {"complete": 1, "truncated": 0, "failed": 0},
                       objectives)
@@ -411,6 +412,52 @@ def test_sweep_run_logs_frontier_hypervolume_and_counts(env: Path, tmp_path: Pat
     png = run.load_file(run.history[-1][keys.FRONTIER_PLOT])
     assert png.read_bytes()[:4] == b"\x89PNG"
     assert run.summary[keys.HYPERVOLUME] == 0.4 and run.exit_code == 0
+
+
+def test_sweep_run_media_wait_for_their_interval(env: Path, tmp_path: Path) -> None:
+    """The frontier plot and tables are drawn at most once per ``media_interval``: a frontier
+    change inside it is held back, logged by ``flush`` (the idle W&B thread) once the interval
+    has passed or by the next update after it; counts and hypervolume go at every update."""
+    objectives = [("val_acc", "maximize"), ("param_sparsity", "maximize")]
+    rows = [{"trial_id": f"t{i}", "status": "complete", "val_acc": 0.9 - 0.1 * i,
+             "param_sparsity": 0.1 + 0.2 * i} for i in range(5)]
+    now = [0.0]
+    done = {"complete": 0, "truncated": 0, "failed": 0}
+    logger = SweepRunLogger(SWEEP, mode="offline", project="demp-test", dir=tmp_path,
+                            media_interval=30.0, clock=lambda: now[0])
+
+    def update(n: int, frontier: int, at: float) -> None:
+        now[0] = at
+        logger.update(rows[:frontier], rows[:n], [0.1 * k for k in range(1, n + 1)],
+                      {**done, "complete": n}, objectives)
+
+    update(1, 1, at=0.0)     # first: drawn
+    update(2, 2, at=1.0)     # changed, 1 s later: held back
+    now[0] = 10.0
+    logger.flush()           # 10 s after the last drawing: still held
+    now[0] = 31.0
+    logger.flush()           # 31 s: drawn, as of update 2
+    update(3, 3, at=32.0)    # changed: held back
+    update(4, 3, at=70.0)    # the frontier of update 3, not yet drawn, 39 s on: drawn
+    update(5, 3, at=100.0)   # unchanged: waits for the end, whatever the time
+    now[0] = 200.0
+    logger.flush()           # not a held-back change: nothing drawn
+    logger.finish()
+    assert logger.error is None
+    (run_dir,) = find_offline_runs(tmp_path)
+    run = read_offline_run(run_dir)
+    assert [r[keys.SWEEP_STEP_KEY] for r in run.rows_with(keys.FRONTIER_PLOT)] == [1, 2, 4, 5]
+    assert [r[keys.SWEEP_STEP_KEY] for r in run.rows_with(keys.FRONTIER_TABLE)] == [1, 2, 4, 5]
+    assert [s for s, _ in run.series(keys.HYPERVOLUME, keys.SWEEP_STEP_KEY)] == [1, 2, 3, 4, 5]
+    columns, data = run.table(keys.TRIALS_TABLE)
+    assert len(data) == 5  # the last drawing holds every trial
+
+
+def test_sweep_run_media_interval_must_be_a_duration() -> None:
+    with pytest.raises(ValueError, match="media_interval"):
+        SweepRunLogger(SWEEP, mode="offline", media_interval=-1.0)
+    with pytest.raises(ValueError, match="media_interval"):
+        SweepRunLogger(SWEEP, mode="offline", media_interval=float("nan"))
 
 
 def test_sweep_logger_survives_a_failing_wandb(env: Path, tmp_path: Path,

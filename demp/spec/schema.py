@@ -203,6 +203,11 @@ class WandbSpec(StrictModel):
     entity: str | None = Field(None, description="W&B entity (default: the key's user).")
     tags: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
         default_factory=list, description="Tags on every run of the sweep.")
+    media_interval: float = Field(
+        30.0, ge=0, allow_inf_nan=False,
+        description="Seconds between two re-drawings of the sweep run's frontier plot and "
+        "tables (they are re-logged when the frontier changed, and at the end); 0: at every "
+        "change. The hypervolume and trial counts are logged after every trial regardless.")
 
 
 class SweepSpec(StrictModel):

@@ -32,6 +32,7 @@ from demp.sweep.reporting import full_result
 from demp.track.background import BackgroundCalls
 
 logger = logging.getLogger(__name__)
+IDLE_FLUSH_S = 5.0  # how often the idle W&B thread looks for media its interval held back
 
 
 class SweepDisplay(Protocol):
@@ -68,7 +69,9 @@ class SweepMonitor:
         self.wandb = sweep_run_logger(spec, paths)
         # The run's calls go to a thread of their own: between one trial's end and the next
         # one's start the driver only records (``demp.track.background``).
-        self._wandb_calls = BackgroundCalls(self.wandb) if self.wandb is not None else None
+        # While the thread idles it lets the run log the media its interval held back.
+        self._wandb_calls = (BackgroundCalls(self.wandb, idle=("flush", IDLE_FLUSH_S))
+                             if self.wandb is not None else None)
         self.stopped_by: str | None = None  # "SIGINT" / "SIGTERM" once the user stopped Tune
 
     def catch_stop_signals(self) -> None:
@@ -212,6 +215,7 @@ def sweep_run_logger(spec: SweepSpec, paths: SweepPaths) -> Any | None:
     from demp.track.sweep_run import SweepRunLogger
 
     return SweepRunLogger(spec.name, **settings_kwargs(spec.wandb), dir=paths.root, silent=True,
+                          media_interval=spec.wandb.media_interval,
                           config={"spec": spec.model_dump(mode="json")})
 
 

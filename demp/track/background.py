@@ -25,8 +25,12 @@ log = logging.getLogger(__name__)
 class BackgroundCalls:
     """Runs ``getattr(target, name)(*args, **kwargs)`` for each ``submit`` on one worker thread."""
 
-    def __init__(self, target: Any, name: str = "demp-wandb") -> None:
+    def __init__(self, target: Any, name: str = "demp-wandb",
+                 idle: tuple[str, float] | None = None) -> None:
+        """``idle=(method, seconds)``: call ``target.method()`` whenever the queue has stayed
+        empty that long (``SweepRunLogger.flush``: media held back by its interval)."""
         self.target = target
+        self._idle = idle
         self._queue: queue.SimpleQueue[tuple[str, tuple[Any, ...], dict[str, Any]] | None] = (
             queue.SimpleQueue())
         self._closed = False
@@ -54,7 +58,10 @@ class BackgroundCalls:
 
     def _work(self) -> None:
         while True:
-            item = self._queue.get()
+            try:
+                item = self._queue.get(timeout=self._idle[1] if self._idle else None)
+            except queue.Empty:
+                item = (self._idle[0], (), {})  # type: ignore[index]
             if item is None:
                 return
             name, args, kwargs = item
