@@ -16,7 +16,7 @@ from demp.errors import ConfigError
 from demp.spec import validate_spec
 
 PROBE = textwrap.dedent("""
-    import json, os, sys
+    import json, os, sys, time
     os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
     import ray
     from ray._private.node import Node
@@ -29,16 +29,28 @@ PROBE = textwrap.dedent("""
     assert init_ray(spec)
     node = ray._private.worker._global_node
     session = node.get_session_dir_path()
-    scripts = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            cmd = open(f"/proc/{pid}/cmdline").read().split("\\0")
-        except OSError:
-            continue
-        if any(session in part for part in cmd):
-            scripts += [os.path.basename(p) for p in cmd if p.endswith(".py")]
-        if cmd[0].startswith("ray::"):  # Ray's Python processes retitle themselves
-            scripts.append(cmd[0].strip())
+
+    def scan():
+        scripts, idle = [], 0
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                cmd = open(f"/proc/{pid}/cmdline").read().split("\\0")
+            except OSError:
+                continue
+            if any(session in part for part in cmd):
+                scripts += [os.path.basename(p) for p in cmd if p.endswith(".py")]
+            if cmd[0].startswith("ray::"):  # Ray's Python processes retitle themselves
+                scripts.append(cmd[0].strip())
+                idle += cmd[0].strip() == "ray::IDLE"
+        return scripts, idle
+
+    # Idle workers Ray prestarts for the driver appear within moments: look for them (before
+    # any task, which would leave an idle worker of its own) for up to float(argv[2]) s.
+    deadline = time.monotonic() + float(sys.argv[2])
+    scripts, idle = scan()
+    while not idle and time.monotonic() < deadline:
+        time.sleep(0.2)
+        scripts, idle = scan()
 
     @ray.remote
     def double(x):
@@ -46,6 +58,7 @@ PROBE = textwrap.dedent("""
 
     print(json.dumps({
         "processes": sorted(node.all_processes), "scripts": sorted(set(scripts)),
+        "idle_workers": idle, "prestart_env": os.environ.get(lean_ray.PRESTART_ENV),
         "webui": node.webui_url, "ip": ray.util.get_node_ip_address(),
         "task": ray.get(double.remote(21)),
         "restored": all(getattr(Node, n) is not lean_ray._skip for n in lean_ray.SKIPPED)}))
@@ -53,8 +66,8 @@ PROBE = textwrap.dedent("""
 """)
 
 
-def probe(ray_section: dict) -> dict:
-    out = subprocess.run([sys.executable, "-c", PROBE, json.dumps(ray_section)],
+def probe(ray_section: dict, idle_wait_s: float) -> dict:
+    out = subprocess.run([sys.executable, "-c", PROBE, json.dumps(ray_section), str(idle_wait_s)],
                          capture_output=True, text=True, timeout=240,
                          cwd=Path(__file__).parents[1])
     assert out.returncode == 0, out.stderr[-3000:]
@@ -62,8 +75,12 @@ def probe(ray_section: dict) -> dict:
 
 
 def test_a_local_instance_starts_without_the_processes_a_sweep_never_uses():
-    got = probe({"num_cpus": 1})
+    got = probe({"num_cpus": 2}, idle_wait_s=5.0)
     assert got["processes"] == ["gcs_server", "raylet"]
+    # nor idle workers for the driver (Tune's actors get workers of their own), after 5 s of
+    # looking; the full start below shows them within that time
+    assert got["idle_workers"] == 0
+    assert got["prestart_env"] is None, "the variable is Ray's start-up's only"
     for script in ("dashboard.py", "monitor.py", "log_monitor.py"):
         assert script not in got["scripts"]
     # the raylet's own agents still run: Ray needs them
@@ -75,8 +92,9 @@ def test_a_local_instance_starts_without_the_processes_a_sweep_never_uses():
 
 
 def test_asking_for_the_dashboard_gets_rays_full_start_on_loopback():
-    got = probe({"num_cpus": 1, "dashboard": True})
+    got = probe({"num_cpus": 2, "dashboard": True}, idle_wait_s=60.0)
     assert {"dashboard", "monitor", "log_monitor"} <= set(got["processes"])
+    assert got["idle_workers"] >= 1  # Ray's prestart, which the lean start leaves out
     # the scan that finds none of them in a lean start finds all three here
     assert {"dashboard.py", "monitor.py", "log_monitor.py"} <= set(got["scripts"])
     assert got["webui"].startswith("127.0.0.1:")
