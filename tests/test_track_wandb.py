@@ -460,6 +460,33 @@ def test_sweep_run_media_interval_must_be_a_duration() -> None:
         SweepRunLogger(SWEEP, mode="offline", media_interval=float("nan"))
 
 
+def test_runs_of_one_process_list_the_installed_packages_once(
+        env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each run's requirements.txt lists the installed distributions (W&B's ``working_set``);
+    the trials a worker runs share one scan of them, in its order."""
+    import wandb.util
+
+    from wandb.util import InstalledDistribution
+
+    scans = []
+
+    def working_set():  # stands in for W&B's scan of the installed distributions
+        scans.append(1)
+        yield from (InstalledDistribution(key="zeta-pkg", version="2.0"),
+                    InstalledDistribution(key="alpha-pkg", version="1.0"))
+
+    monkeypatch.setattr(wandb.util, "working_set", working_set)
+    for i in range(3):
+        cb = _trial(tmp_path / f"t{i}", trial_id=f"trial_{i}")
+        build_trainer(CFG, callbacks=[cb]).fit()
+        assert cb.error is None
+    assert len(scans) == 1
+    for i in range(3):
+        (run_dir,) = find_offline_runs(tmp_path / f"t{i}")
+        lines = (run_dir / "files" / "requirements.txt").read_text().split()
+        assert lines == ["zeta-pkg==2.0", "alpha-pkg==1.0"]
+
+
 def test_sweep_logger_survives_a_failing_wandb(env: Path, tmp_path: Path,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(wandb, "init", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("x")))
