@@ -35,6 +35,7 @@ import hashlib
 import logging
 import os
 import re
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -372,12 +373,14 @@ def _scan_packages_once() -> None:
         return
     if getattr(scan, "demp_scans_once", False):
         return
-    packages: list[Any] = []
+    packages: list[list[Any]] = []  # the one scan, once made
+    lock = threading.Lock()  # the driver's W&B thread and a caller's may start runs at once
 
     def working_set() -> Any:
-        if not packages:
-            packages.extend(scan())
-        return iter(packages)
+        with lock:
+            if not packages:
+                packages.append(list(scan()))
+        return iter(packages[0])
 
     working_set.demp_scans_once = True  # type: ignore[attr-defined]
     wandb_util.working_set = working_set
