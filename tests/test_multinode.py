@@ -194,7 +194,11 @@ def test_sweep_as_ray_job_on_two_nodes_survives_losing_the_worker(cluster):
     assert lost["metrics"]["node_ip"] == HEAD_IP
     assert lost["metrics"]["resumed_from_step"] >= 50           # not from scratch
     error = (sweep_dir / "ray" / f"trial_{victim}" / "error.txt").read_text()
-    assert "node has died" in error and WORKER_IP in error
+    # Ray words the loss one of two ways, by which of its parts notices first: the GCS marks the
+    # node dead ("node has died", with its address), or the actor's connection to the dead
+    # raylet drops first ("is unavailable: ... Socket closed"; seen once in CI's 2-core run).
+    assert (("node has died" in error and WORKER_IP in error)
+            or ("is unavailable" in error and "Socket closed" in error)), error
     # Only the lost trial failed; the others never did.
     assert sorted(r["failures"] for r in records) == [0] * (TRIALS - 1) + [1]
     print(f"\nmulti-node sweep: worker killed at {killed_at:.0f} s, job done at "
