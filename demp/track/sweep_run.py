@@ -112,7 +112,7 @@ class SweepRunLogger(GuardedRun):
         n = len(hv_history)
         rows = sweep_rows(len(frontier_rows), hv_history, counts,
                           already_logged=self._hv_logged or 0)
-        ids = tuple(sorted(str(r.get("trial_id")) for r in frontier_rows))
+        ids = _frontier_key(frontier_rows)
         self._since_media += 1
         state = (list(frontier_rows), list(all_rows), list(objectives), n)
         due = ids != self._frontier_ids or self._since_media >= self.media_every
@@ -122,8 +122,7 @@ class SweepRunLogger(GuardedRun):
             if media is None:
                 return
             rows[-1].update(media)
-            self._frontier_ids, self._since_media, self._pending = ids, 0, None
-            self._media_at, self._pending_due = now, False
+            self._media_logged(ids, now)
         else:
             self._pending, self._pending_due = state, due
         for row in rows:
@@ -160,20 +159,29 @@ class SweepRunLogger(GuardedRun):
         if self._clock() - self._media_at >= self.media_interval:
             self._log_pending()
 
+    def _media_logged(self, ids: tuple[str, ...], at: float) -> None:
+        """The media now in the run are those of frontier ``ids``; nothing is held back."""
+        self._frontier_ids, self._since_media, self._media_at = ids, 0, at
+        self._pending, self._pending_due = None, False
+
     def _log_pending(self) -> None:
         pending, run = self._pending, self.run
         self._pending, self._pending_due = None, False
         if pending is not None and run is not None and self.active:
             frontier_rows, all_rows, objectives, n = pending
-            ids = tuple(sorted(str(r.get("trial_id")) for r in frontier_rows))
             self._guard("sweep tables", lambda: run.log(
                 {SWEEP_STEP_KEY: n, **sweep_media(frontier_rows, all_rows, objectives)}, step=n))
-            self._frontier_ids, self._since_media, self._media_at = ids, 0, self._clock()
+            self._media_logged(_frontier_key(frontier_rows), self._clock())
 
     def finish(self, exit_code: int = 0) -> None:
         """Log the latest tables / plot if an update left them stale, then finish the run."""
         self._log_pending()
         super().finish(exit_code)
+
+
+def _frontier_key(frontier_rows: list[dict[str, Any]]) -> tuple[str, ...]:
+    """Which trials form the frontier, in a form that compares equal for the same set."""
+    return tuple(sorted(str(r.get("trial_id")) for r in frontier_rows))
 
 
 def sweep_media(frontier_rows: list[dict[str, Any]], all_rows: list[dict[str, Any]],
