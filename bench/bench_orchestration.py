@@ -10,6 +10,12 @@ alternates between rounds, so machine load falls on all alike):
   ``n_jobs`` = the spec's ``max_concurrent`` (the same concurrency);
 - ``ray``: raw Ray Tune + ``OptunaSearch`` (the spec's sampler) behind a ``ConcurrencyLimiter``,
   ``reuse_actors=True``, Tune's defaults otherwise, one ``tune.report`` at the end of a trial;
+- ``floor``: what any sweep on a fresh local Ray pays before and after its trials, measured
+  alone: demp's own Ray start (``RaySession``, lean) and driver settings, then Tune running
+  ``max_concurrent`` trials, one per slot, that only import what a demp trial imports (ray.tune,
+  torch, the trainer) and report once, then Ray's shutdown. No training: its overhead per trial
+  (wall × concurrency / N, N the other contenders' trial count) is the part of theirs that no
+  change to demp's orchestration can remove on a fresh instance;
 - ``before``: ``demp`` from another source tree (``--before DIR``, e.g. ``git archive`` of an
   older commit), for before/after figures measured side by side; ``before_wandb``: the same
   with ``wandb: {mode: offline}``.
@@ -18,12 +24,18 @@ All get the same configs: ``--from DIR`` takes the parameters of a finished swee
 ``trials.jsonl``, else the spec's sampler is asked N times (no results told, so TPE's start-up
 draws: deterministic from the spec's seed). Every contender enqueues them, so the sampler only
 replays. Compute is what the trainer spends between ``on_train_start`` and ``on_end`` (measured
-inside every trial); wall is the contender's whole run after imports (Ray start-up and shutdown
-included where there is Ray). Overhead per trial = (wall × concurrency − Σ compute) / N: the
-trial-slot seconds not spent training.
+inside every trial); wall is the contender's whole run after ray, ray.tune and optuna are
+imported (Ray start-up and shutdown included where there is Ray). Each contender's driver imports
+the rest of what it needs, demp's modules and torch where it trains or imports the trainer, inside
+the clock, as a user's driver would. (Until the fifth pass of #17 this docstring said torch was
+imported before the clock. It was not: demp's driver and in-process Optuna imported it inside the
+clock, and raw Ray's driver, which only needs the sampler, never imports it. Since that pass
+demp's driver does not import torch either.) Overhead per trial = (wall × concurrency − Σ
+compute) / N: the trial-slot seconds not spent training.
 
     python bench/bench_orchestration.py [--spec sweeps/digits-quick.yaml] [--trials 24]
-        [--rounds 2] [--contenders demp optuna ray demp_wandb] [--before DIR] [--set K=V ...]
+        [--rounds 2] [--contenders demp optuna ray demp_wandb floor] [--before DIR]
+        [--set K=V ...]
 """
 
 from __future__ import annotations
@@ -69,6 +81,16 @@ def timed_demp_trial(config: dict) -> None:
     demp_trial(config, callbacks=[_timer()])
 
 
+def import_only_trial(config: dict) -> None:
+    """The ``floor`` contender's trial: a demp trial's imports and one report, no training."""
+    from ray import tune
+
+    import demp.methods  # noqa: F401  (the trainer, as build_trainer needs it)
+    import demp.sweep.trial  # noqa: F401  (ray.tune, torch)
+
+    tune.report({"done": 1})
+
+
 def raw_ray_trial(config: dict) -> None:
     from ray import tune
 
@@ -102,8 +124,8 @@ def run_contender(args: argparse.Namespace) -> dict[str, Any]:
     kind = args.worker
     spec = _spec(args, root, f"orch-{kind}",
                  "offline" if kind in ("demp_wandb", "before_wandb") else "disabled")
-    if kind in ("demp", "demp_wandb", "before", "before_wandb", "ray"):
-        import ray  # noqa: F401  (imported before the clock starts, as torch and optuna are)
+    if kind in ("demp", "demp_wandb", "before", "before_wandb", "ray", "floor"):
+        import ray  # noqa: F401  (imported before the clock starts, as optuna is)
         from ray import tune  # noqa: F401
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     t0 = time.perf_counter()
@@ -111,11 +133,15 @@ def run_contender(args: argparse.Namespace) -> dict[str, Any]:
         _in_process(spec, configs)
     elif kind == "ray":
         _raw_ray(spec, configs, root)
+    elif kind == "floor":
+        _floor(spec, root)
     else:
         _demp(spec, configs)
     wall = time.perf_counter() - t0
-    compute = [float(x) for x in compute_file.read_text().split()]
-    return {"wall": wall, "compute": compute, "concurrency": spec.max_concurrent}
+    compute = ([float(x) for x in compute_file.read_text().split()]
+               if compute_file.exists() else [])  # the floor trains nothing
+    return {"wall": wall, "compute": compute, "concurrency": spec.max_concurrent,
+            "trials": len(configs)}
 
 
 def _in_process(spec: Any, configs: list[dict]) -> None:
@@ -154,6 +180,25 @@ def _demp(spec: Any, configs: list[dict]) -> None:
     optuna.create_study = create_and_enqueue  # this subprocess only
     outcome = run_sweep(spec, trainable=timed_demp_trial)
     assert outcome.counts["complete"] + outcome.counts["failed"] == len(configs), outcome.counts
+
+
+def _floor(spec: Any, root: Path) -> None:
+    from ray import tune
+
+    from demp.sweep.ray_setup import RaySession, driver_env
+
+    driver_env(False)
+    session = RaySession(spec, root / "driver.log")
+    session.start()
+    try:
+        tune.Tuner(
+            tune.with_resources(import_only_trial, {"cpu": spec.resources.cpu}),
+            tune_config=tune.TuneConfig(num_samples=spec.max_concurrent,
+                                        max_concurrent_trials=spec.max_concurrent,
+                                        reuse_actors=True),
+            run_config=tune.RunConfig(storage_path=str(root / "ray"), verbose=0)).fit()
+    finally:
+        session.stop()
 
 
 def _raw_ray(spec: Any, configs: list[dict], root: Path) -> None:
@@ -225,7 +270,8 @@ def main() -> None:
     ap.add_argument("--trials", type=int, default=24)
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--contenders", nargs="+", default=["demp", "optuna", "ray", "demp_wandb"],
-                    choices=["demp", "optuna", "ray", "demp_wandb", "before", "before_wandb"])
+                    choices=["demp", "optuna", "ray", "demp_wandb", "before", "before_wandb",
+                             "floor"])
     ap.add_argument("--before", help="source tree of the demp to run as 'before'")
     ap.add_argument("--from", dest="from_dir", help="take the configs of this finished sweep")
     ap.add_argument("--set", action="append", default=[], help="spec override K=V")
@@ -261,7 +307,7 @@ def main() -> None:
         wall = ref[kind]
         comp = statistics.median(sum(x["compute"]) for x in runs)
         conc = runs[0]["concurrency"]
-        over = statistics.median((x["wall"] * conc - sum(x["compute"])) / len(x["compute"])
+        over = statistics.median((x["wall"] * conc - sum(x["compute"])) / x["trials"]
                                  for x in runs)
         rows.append([kind, f"{wall:.2f}", f"{comp:.2f}", f"{over:.3f}",
                      *[f"{wall / ref[o]:.2f}" if o in ref else "-" for o in ("optuna", "ray")]])

@@ -6,10 +6,13 @@ amortized over the prune interval. The two trainers alternate in blocks so machi
 equally; the death check is timed in the same run and amortized at the stated interval(s). The
 noise draw alone (reseed + one ``normal_`` over all parameters, DemP's own stream) is timed between
 the blocks: ``draw floor`` = 1 + draw / plain step, the ratio DemP cannot go under without a
-different random stream.
+different random stream. ``--without-draw`` adds a third trainer to the alternation: DemP with
+every part of its step but the draw (ξ stays zero, so θ is unchanged by the noise while the mask
+read, the multiply and the add all run): ``ratio without draw`` is what DemP's step would cost
+with a random stream that took no time.
 
     python bench/bench_step_overhead.py [--device cpu|cuda] [--rounds 6] [--block 25]
-        [--cases small_cnn resnet18]
+        [--cases small_cnn resnet18] [--without-draw]
 
 Before/after: run it with ``PYTHONPATH=<older source tree>`` in alternation with the current
 tree (the first line says which ``demp`` was measured).
@@ -30,6 +33,7 @@ from _common import machine, table  # noqa: E402
 from demp.config import TrainConfig  # noqa: E402
 from demp.methods import build_trainer  # noqa: E402
 from demp.train import Trainer  # noqa: E402
+from demp.train.noise import LiveNoise  # noqa: E402
 
 CASES = {
     "small_cnn/digits b64": {"model": {"name": "small_cnn"}, "data": {"name": "digits"}},
@@ -46,6 +50,24 @@ def trainer(base: dict, demp_on: bool, device: str, threads: int | None) -> Trai
     cfg = TrainConfig.model_validate({**base, "demp": demp, "device": device, "epochs": 1000,
                                       "eval_interval": 10**9, "threads": threads})
     return build_trainer(cfg)
+
+
+class WithoutDraw(LiveNoise):
+    """``LiveNoise`` with a zero ξ that is never drawn: every other kernel of the step runs."""
+
+    def _rebuild(self, params: list[torch.nn.Parameter]) -> None:
+        super()._rebuild(params)
+        if self._xi is not None:
+            self._xi.zero_()
+
+    @torch.no_grad()
+    def apply(self, sigma: float, generator: torch.Generator) -> None:
+        ready, self._ready = self._ready, False
+        self._fallback = None
+        if not ready or sigma == 0.0 or self._xi is None:
+            return
+        self._xi.mul_(self._mask)
+        torch._foreach_add_(self._params, self._xi_views, alpha=sigma)
 
 
 def draw_seconds(model: torch.nn.Module, device: str, block: int) -> float:
@@ -66,18 +88,24 @@ def draw_seconds(model: torch.nn.Module, device: str, block: int) -> float:
     return time.perf_counter() - t0
 
 
-def measure(base: dict, device: str, rounds: int, block: int,
-            threads: int | None) -> tuple[float, float, float, float]:
-    """Seconds per step plain, per step DemP (without death checks), per death check, and per
-    noise draw alone (timed between the blocks, so the caches see what a step leaves them)."""
+def measure(base: dict, device: str, rounds: int, block: int, threads: int | None,
+            without_draw: bool = False) -> tuple[float, float, float, float, float | None]:
+    """Seconds per step plain, per step DemP (without death checks), per death check, per
+    noise draw alone (timed between the blocks, so the caches see what a step leaves them), and
+    per step of DemP without the draw (None unless asked)."""
     plain, demp = trainer(base, False, device, threads), trainer(base, True, device, threads)
-    for t in (plain, demp):  # warm-up (allocator, kernels) and the step-0 death check
+    trainers = [plain, demp]
+    if without_draw:
+        nodraw = trainer(base, True, device, threads)
+        nodraw.strategy.demp._noise = WithoutDraw()
+        trainers.append(nodraw)
+    for t in trainers:  # warm-up (allocator, kernels) and the step-0 death check
         for _ in range(3):
             t.advance()
-    times = {id(plain): 0.0, id(demp): 0.0}
+    times = {id(t): 0.0 for t in trainers}
     draws = 0.0
     for _ in range(rounds):
-        for t in (plain, demp):
+        for t in trainers:
             if device == "cuda":
                 torch.cuda.synchronize()
             t0 = time.perf_counter()
@@ -97,7 +125,8 @@ def measure(base: dict, device: str, rounds: int, block: int,
         if device == "cuda":
             torch.cuda.synchronize()
         checks.append(time.perf_counter() - t0)
-    return times[id(plain)] / n, times[id(demp)] / n, min(checks), draws / n
+    rest = times[id(trainers[2])] / n if without_draw else None
+    return times[id(plain)] / n, times[id(demp)] / n, min(checks), draws / n, rest
 
 
 def main() -> None:
@@ -111,23 +140,26 @@ def main() -> None:
                     help="torch CPU threads (1 is steadier on a shared machine)")
     ap.add_argument("--cases", nargs="+", default=None,
                     help="case name prefixes to run (default: all)")
+    ap.add_argument("--without-draw", action="store_true",
+                    help="also time DemP's step without the noise draw (ratio without draw)")
     args = ap.parse_args()
     cases = {k: v for k, v in CASES.items()
              if args.cases is None or any(k.startswith(c) for c in args.cases)}
     rows = []
     for name, base in cases.items():
-        plain, demp, check, draw = measure(base, args.device, args.rounds, args.block,
-                                           args.threads)
+        plain, demp, check, draw, rest = measure(base, args.device, args.rounds, args.block,
+                                                 args.threads, args.without_draw)
         ratios = [f"{(demp + check / k) / plain:.3f}" for k in args.intervals]
         rows.append([name, f"{plain * 1e3:.2f}", f"{demp * 1e3:.2f}", f"{check * 1e3:.1f}",
                      f"{draw * 1e3:.3f}", f"{demp / plain:.3f}", f"{1 + draw / plain:.3f}",
-                     *ratios])
+                     *([f"{rest / plain:.3f}"] if rest is not None else []), *ratios])
     import demp as measured
 
     print(f"demp from {Path(measured.__file__).parent}")
     print(f"machine: {machine()}; {args.rounds}x{args.block} steps per side, alternating")
     print(table(["case", "plain ms/step", "DemP ms/step", "death check ms", "noise draw ms",
                  "ratio (no check)", "draw floor",
+                 *(["ratio without draw"] if args.without_draw else []),
                  *[f"ratio, check every {k}" for k in args.intervals]], rows))
 
 

@@ -117,6 +117,28 @@ def test_ctrl_c_keeps_what_finished_says_how_to_resume_and_exits_130(tmp_path, r
     assert len(got["records"]) == 5  # nothing lost, nothing twice
 
 
+DRIVER_SCRIPT = """
+import json, sys
+from demp.cli import main
+code = main(["sweep", "run", sys.argv[1], "--quiet"])
+print(json.dumps({"code": code, "imported": sorted(m for m in ("torch", "sklearn", "wandb")
+                                                   if m in sys.modules)}))
+"""
+
+
+def test_the_sweep_driver_trains_nothing_and_never_imports_torch(tmp_path, ray_address):
+    # Trials train in Ray's workers; the driver only schedules them and writes the results, and
+    # importing torch cost it ~1.5 s before Ray started (issue #17).
+    spec = write_spec(tmp_path, "torchless", ray_address, trials=2)
+    out = subprocess.run([sys.executable, "-c", DRIVER_SCRIPT, str(spec)], capture_output=True,
+                         text=True, timeout=300, cwd=Path(__file__).parents[1],
+                         env={**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"})
+    assert out.returncode == 0, out.stderr[-3000:]
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    assert got == {"code": exits.OK, "imported": []}
+    assert len(TrialLog(SweepPaths.for_spec(tmp_path, "torchless").trials).records()) == 2
+
+
 # ------------------------------------------------------------------------------ error categories
 
 def test_errors_name_their_category(tmp_path, capsys, monkeypatch):

@@ -10,7 +10,7 @@ reporting and checkpointing every evaluation cost more than the training. So:
   the number of reports); under Pareto ASHA the evaluations it judges (``rungs_judged``). A
   resumed attempt also reports its first evaluation, so a scheduler that stopped the trial
   before a driver restart can stop it again.
-- **Checkpoints** go with a report when ``demp.train.checkpoint.checkpoint_due`` says so (by
+- **Checkpoints** go with a report when ``demp.train.cadence.checkpoint_due`` says so (by
   default every ``TRIAL_CHECKPOINT_PERIOD_S`` seconds; ``checkpoint_interval`` /
   ``checkpoint_period_s`` in the trainer config change it) and always with the final record.
 - **Results are slim** (``RESULT_KEYS``: every metric a spec can name, the progress, the
@@ -35,7 +35,7 @@ from ray import tune
 from demp.results.history import flatten, record_at
 from demp.sweep.scheduler import prune_interval_of, rungs_judged
 from demp.train.callbacks import Callback
-from demp.train.checkpoint import checkpoint_due
+from demp.train.cadence import checkpoint_due
 
 RECORD_FILE = "record.json"
 # A sweep trial's checkpoint period when its config sets neither checkpoint_interval nor

@@ -19,29 +19,11 @@ import torch
 
 from demp.config import TrainConfig, validate
 from demp.models import PrunableNet, build_model
+from demp.train.cadence import checkpoint_due  # noqa: F401  (re-exported)
 from demp.train.surgery import restrict_to
 
 CHECKPOINT_FILE = "checkpoint.pt"
 FORMAT_VERSION = 1
-
-
-def checkpoint_due(step: int, every: int | None = None, *, since_last_s: float = 0.0,
-                   period_s: float | None = None) -> bool:
-    """The one checkpoint-cadence rule, asked at each evaluation.
-
-    ``every`` (``checkpoint_interval``, steps) wins when set: at its multiples and at every
-    evaluation before the first one. Otherwise by time: once ``period_s`` seconds have passed
-    since the last checkpoint (``since_last_s``); ``period_s`` None means at every evaluation
-    (``demp train``'s default), 0 likewise. A sweep trial asks with a period (default
-    ``demp.sweep.reporting.TRIAL_CHECKPOINT_PERIOD_S``), because each checkpoint it writes is a
-    blocking report to Ray Tune and a snapshot of Ray's experiment state; a resumed trial
-    continues exactly from any checkpoint (batches are a function of (seed, step)), so what a
-    longer period risks is only recomputing up to ``period_s`` seconds after a crash. The final
-    evaluation always writes one on top.
-    """
-    if every is not None:
-        return step % every == 0 or step < every
-    return period_s is None or since_last_s >= period_s
 
 
 def architecture_state(model: PrunableNet) -> dict[str, Any]:
