@@ -167,9 +167,9 @@ def test_sweep_as_ray_job_on_two_nodes_survives_losing_the_worker(cluster):
     ledger = sweep_dir / "trials.jsonl"
     ended = [(r["trial_id"], r["status"], r.get("failures"), r.get("reason"))
              for r in (read_jsonl(ledger) if ledger.is_file() else [])]
-    errors = {t: (sweep_dir / "ray" / f"trial_{t}" / "error.txt").read_text()[-1500:]
-              for t, status, _, _ in ended if status == "failed"
-              and (sweep_dir / "ray" / f"trial_{t}" / "error.txt").is_file()}
+    error_files = {t: sweep_dir / "ray" / f"trial_{t}" / "error.txt"
+                   for t, status, _, _ in ended if status == "failed"}
+    errors = {t: f.read_text()[-1500:] for t, f in error_files.items() if f.is_file()}
     assert rc == 0, f"ray job submit exited {rc}; trials {ended}; errors {errors}:\n{log[-4000:]}"
     assert "Job 'demp-multinode' succeeded" in log
 

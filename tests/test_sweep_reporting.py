@@ -11,7 +11,7 @@ from demp.results.history import read_trial_history, record_at
 from demp.spec import validate_spec
 from demp.sweep.reporting import RESULT_KEYS, ReportToTune, full_result, slim
 from demp.sweep.scheduler import ParetoAsha, report_plan
-from demp.train.checkpoint import checkpoint_due
+from demp.train.cadence import checkpoint_due
 
 BASE = {"model": {"name": "mlp", "hidden": [16, 16]}, "data": {"name": "digits"},
         "max_steps": 120, "eval_interval": 15, "device": "cpu",

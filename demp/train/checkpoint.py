@@ -19,7 +19,6 @@ import torch
 
 from demp.config import TrainConfig, validate
 from demp.models import PrunableNet, build_model
-from demp.train.cadence import checkpoint_due  # noqa: F401  (re-exported)
 from demp.train.surgery import restrict_to
 
 CHECKPOINT_FILE = "checkpoint.pt"

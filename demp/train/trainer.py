@@ -30,6 +30,7 @@ from demp.config import TrainConfig, validate
 from demp.data import Data, build_data, steps_for
 from demp.models import PrunableNet, build_model
 from demp.train import checkpoint as ckpt
+from demp.train.cadence import checkpoint_due
 from demp.train.callbacks import Callback, CallbackList
 from demp.train.metrics import count_parameters, inference_flops, neural_sparsity, per_layer_units
 from demp.train.optim import build_optimizer
@@ -259,7 +260,7 @@ class Trainer:
         if self.cfg.output_dir is None:
             return
         since = time.perf_counter() - self._last_checkpoint
-        if ckpt.checkpoint_due(self.step, self.cfg.checkpoint_interval, since_last_s=since,
+        if checkpoint_due(self.step, self.cfg.checkpoint_interval, since_last_s=since,
                                period_s=self.cfg.checkpoint_period_s):
             path = self.save_checkpoint(Path(self.cfg.output_dir) / "checkpoint")
             self._last_checkpoint = time.perf_counter()
